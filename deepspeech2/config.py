@@ -1,0 +1,228 @@
+"""One typed configuration tree for every DeepSpeech2 command.
+
+Loaded from YAML (``configs/*.yaml``) with dotted command-line overrides
+(``optim.lr=1e-4``). Unknown keys are errors that list the valid keys, and the
+effective configuration is written next to whatever a run produces.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+__all__ = [
+    "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig",
+    "EvalConfig", "ExportConfig", "Config", "ConfigError",
+    "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+@dataclass
+class DataConfig:
+    train_manifest: str = ""       # V3 JSON or V2.1 CSV manifest for training (required to train)
+    val_manifest: str = ""         # dev manifest: per-epoch loss/WER and best-checkpoint choice
+    test_manifest: str = ""        # default manifest for evaluation
+    labels: str = ""               # labels.json path; "" = the zoo's 29 labels (blank "_" last)
+    batch_size: int = 8            # utterances per training batch
+    eval_batch_size: int = 8       # utterances per evaluation batch
+    num_workers: int = 2           # feature-extraction workers in the dataset pipeline
+    python_multiprocessing: bool = True  # worker processes (True) or threads (False)
+    prefetch_size: int = 4         # batches the pipeline keeps ready ahead of the model
+    bucket_frames: int = 200       # padded time lengths are rounded up to a multiple of this
+    sortagrad: bool = True         # first epoch in ascending length order (SortaGrad)
+    shuffle: bool = True           # shuffle batches after the first epoch
+    min_duration: float = 0.0      # drop training utterances shorter than this (s); 0 = keep
+    max_duration: float = 0.0      # drop training utterances longer than this (s); 0 = keep
+    feature_cache_dir: str = ""    # cache spectrograms as .npy here; "" = no cache
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = 16000       # Hz; audio at other rates is resampled
+    window_size: float = 0.02      # STFT window length (s): n_fft = sample_rate * window_size
+    window_stride: float = 0.01    # STFT hop (s)
+    window: str = "hamming"        # scipy window name; the zoo trained with hamming
+    normalize: bool = True         # per-utterance mean/std normalisation of the log spectrogram
+
+
+@dataclass
+class ModelConfig:
+    conv_channels: int = 32        # channels of both conv layers
+    conv_activation: str = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
+    conv_bias: bool = False        # bias in the conv layers (zoo: none)
+    rnn_type: str = "lstm"         # lstm | gru
+    hidden_size: int = 1024        # RNN hidden units per direction
+    num_layers: int = 5            # stacked RNN layers
+    bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)
+    lookahead_context: int = 20    # lookahead frames for unidirectional models
+    rnn_batch_norm: bool = False   # BatchNorm before RNN layers 2..N (deepspeech.pytorch)
+    fc_batch_norm: bool = False    # BatchNorm before the output layer
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4               # peak learning rate (Adam)
+    weight_decay: float = 0.0      # decoupled weight decay (AdamWeightDecay) when > 0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    warmup_steps: int = 0          # linear warm-up from 0 to lr over this many steps
+    anneal: float = 1.1            # lr is divided by this after every epoch
+    min_lr: float = 1e-6           # floor of the annealed learning rate
+    max_grad_norm: float = 400.0   # clip gradients to this global norm; 0 = no clipping
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = ""           # checkpoints, logs and metrics go here (required to train)
+    epochs: int = 70
+    max_steps: int = 0             # stop after this many optimizer steps; 0 = no limit
+    seed: int = 1
+    device_target: str = "CPU"     # CPU | GPU | Ascend
+    device_id: int = 0
+    cpu_threads: int = 0           # CPU op threads; 0 = one per core
+    mode: str = "graph"            # graph | pynative
+    amp_level: str = "O0"          # O0 (fp32) | O1 | O2 | O3
+    amp_dtype: str = "float16"     # float16 | bfloat16 (target permitting)
+    loss_scale: str = "none"       # none | static | dynamic
+    loss_scale_value: float = 65536.0  # initial (dynamic) or fixed (static) loss scale
+    loss_scale_window: int = 1000  # dynamic: finite steps before the scale is doubled
+    log_interval: int = 10         # steps between log lines
+    save_interval_steps: int = 500 # steps between checkpoints (also one per epoch)
+    keep_last: int = 3             # step/epoch checkpoints kept besides the best
+    max_nonfinite_in_row: int = 20 # stop when this many consecutive steps are non-finite
+    eval_every_epoch: bool = True  # dev loss and greedy WER after each epoch
+    pretrained: str = ""           # initial weights (ours or a zoo checkpoint)
+    allow_partial_load: bool = False  # load matching names only, report the rest
+    resume: str = ""               # checkpoint file or run directory to resume from
+    is_distributed: bool = False   # data-parallel over mindspore.communication ranks
+
+
+@dataclass
+class EvalConfig:
+    decoder: str = "greedy"        # greedy | beam
+    beam_width: int = 16
+    lm_path: str = ""              # ARPA word n-gram LM for beam search; "" = none
+    lm_alpha: float = 0.8          # LM weight
+    lm_beta: float = 1.0           # word insertion bonus
+    cutoff_prob: float = 0.99      # per-frame cumulative-probability pruning
+    cutoff_top_n: int = 20         # per-frame candidate characters
+    output_dir: str = ""           # recogs/errs/wer-summary files; "" = beside the checkpoint
+
+
+@dataclass
+class ExportConfig:
+    file_name: str = "deepspeech2" # output path without extension
+    file_format: str = "MINDIR"    # MINDIR | ONNX | AIR
+    output: str = "log_probs"      # log_probs | probs
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _convert(value: Any, typ: Any, where: str) -> Any:
+    """Coerce a YAML/CLI value to the declared field type, or raise ConfigError."""
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return config_from_dict(value, typ, where)
+    if isinstance(value, str) and typ is not str:
+        value = yaml.safe_load(value) if value != "" else value
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if typ is str:
+        return "" if value is None else str(value)
+    raise ConfigError(f"{where}: unsupported type {typ}")
+
+
+def config_from_dict(data: dict, cls: type = Config, where: str = "config") -> Any:
+    """Build a dataclass from a nested dict; unknown keys are errors listing the valid ones."""
+    types = _field_types(cls)
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(types)}")
+    kwargs = {k: _convert(v, types[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The nested plain-dict form of a config (what is written to YAML)."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
+    """Apply ``section.key=value`` overrides; values are parsed as YAML scalars."""
+    tree = config_to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        dotted, raw = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        node = tree
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(
+                    f"override {item!r}: unknown section {'.'.join(parts[:depth + 1])!r}; "
+                    f"valid sections: {sorted(k for k, v in node.items() if isinstance(v, dict))}")
+            node = node[part]
+        leaf = parts[-1]
+        if leaf not in node or isinstance(node[leaf], dict):
+            raise ConfigError(f"override {item!r}: unknown key {dotted!r}; valid keys: "
+                              f"{sorted(k for k, v in node.items() if not isinstance(v, dict))}")
+        node[leaf] = raw
+    return config_from_dict(tree)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Defaults < YAML file < dotted overrides."""
+    data: dict = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections")
+    cfg = config_from_dict(data, Config, where=str(path or "config"))
+    return apply_overrides(cfg, overrides)
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the effective configuration as YAML; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)
+    return path

@@ -1,0 +1,212 @@
+"""Edit distance, WER/CER and icefall-style result files (recogs / errs / wer-summary)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable, Iterable, Literal, Sequence
+
+import Levenshtein
+
+__all__ = [
+    "AlignOp",
+    "Alignment",
+    "ErrorCounts",
+    "UtteranceResult",
+    "edit_distance",
+    "align",
+    "word_errors",
+    "char_errors",
+    "corpus_wer",
+    "corpus_cer",
+    "score_utterance",
+    "error_counts",
+    "write_recogs",
+    "write_errs",
+    "write_wer_summary",
+]
+
+AlignOp = Literal["cor", "sub", "ins", "del"]
+Alignment = list[tuple[AlignOp, Hashable | None, Hashable | None]]
+_SURROGATES = range(0xD800, 0xE000)  # code points that are not characters; skipped when encoding tokens
+
+
+def _as_strings(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> tuple[str, str]:
+    """Map each distinct token to one code point so python-Levenshtein can compare token lists."""
+    if isinstance(ref, str) and isinstance(hyp, str):
+        return ref, hyp
+    table: dict[Hashable, str] = {}
+    for tok in (*ref, *hyp):
+        if tok not in table:
+            code = len(table)
+            table[tok] = chr(code + len(_SURROGATES) if code >= _SURROGATES.start else code)
+    return "".join(table[t] for t in ref), "".join(table[t] for t in hyp)
+
+
+def edit_distance(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> int:
+    """Levenshtein distance (unit cost sub/ins/del) between two strings or two token sequences."""
+    return Levenshtein.distance(*_as_strings(ref, hyp))
+
+
+def align(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> Alignment:
+    """A minimum-cost alignment as ``(op, ref_tok, hyp_tok)`` triples.
+
+    ``op`` is "cor" (equal), "sub", "ins" (``ref_tok`` is None) or "del" (``hyp_tok`` is None);
+    the non-None ``ref_tok``s in order give ``ref`` back, the non-None ``hyp_tok``s give ``hyp``.
+    """
+    ref_s, hyp_s = _as_strings(ref, hyp)
+    out: Alignment = []
+    i = j = 0
+    for op, spos, dpos in Levenshtein.editops(ref_s, hyp_s):
+        while i < spos and j < dpos:  # matched stretch before this edit
+            out.append(("cor", ref[i], hyp[j]))
+            i, j = i + 1, j + 1
+        if op == "replace":
+            out.append(("sub", ref[i], hyp[j]))
+            i, j = i + 1, j + 1
+        elif op == "insert":
+            out.append(("ins", None, hyp[j]))
+            j += 1
+        else:
+            out.append(("del", ref[i], None))
+            i += 1
+    out.extend(("cor", ref[i + k], hyp[j + k]) for k in range(len(ref) - i))
+    return out
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(word edits, reference word count); words are whitespace-separated."""
+    ref_words = ref.split()
+    return edit_distance(ref_words, hyp.split()), len(ref_words)
+
+
+def char_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(character edits, reference character count), IGNORING all whitespace.
+
+    This is the MindSpore model zoo's CER: spaces are removed from both strings before the
+    character Levenshtein distance, and the reference length excludes spaces. (jiwer's ``cer``
+    counts spaces, so it differs from this one on strings that contain them.)
+    """
+    ref_chars = "".join(ref.split())
+    return edit_distance(ref_chars, "".join(hyp.split())), len(ref_chars)
+
+
+def _corpus_rate(refs: Sequence[str], hyps: Sequence[str], errors) -> float:
+    if len(refs) != len(hyps):
+        raise ValueError(f"got {len(refs)} references but {len(hyps)} hypotheses")
+    edits = total = 0
+    for ref, hyp in zip(refs, hyps):
+        e, n = errors(ref, hyp)
+        edits, total = edits + e, total + n
+    if total == 0:
+        raise ValueError("the references hold no tokens: the error rate is undefined")
+    return edits / total
+
+
+def corpus_wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER as a fraction: total word edits / total reference words.
+
+    Empty references are allowed (their hypothesis words count as insertions); a ValueError is
+    raised if all references are empty.
+    """
+    return _corpus_rate(refs, hyps, word_errors)
+
+
+def corpus_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER as a fraction, whitespace ignored (see ``char_errors``); same rules as WER."""
+    return _corpus_rate(refs, hyps, char_errors)
+
+
+@dataclass(frozen=True)
+class UtteranceResult:
+    """One decoded utterance with its word and (space-free) character error counts."""
+
+    utt_id: str
+    ref: str
+    hyp: str
+    word_edits: int
+    ref_words: int
+    char_edits: int
+    ref_chars: int
+
+
+def score_utterance(utt_id: str, ref: str, hyp: str) -> UtteranceResult:
+    """Score one reference/hypothesis pair."""
+    word_edits, ref_words = word_errors(ref, hyp)
+    char_edits, ref_chars = char_errors(ref, hyp)
+    return UtteranceResult(utt_id, ref, hyp, word_edits, ref_words, char_edits, ref_chars)
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """How often each word error occurred over a set of utterances."""
+
+    sub: Counter  # (ref_word, hyp_word) -> count
+    ins: Counter  # hyp_word -> count
+    dele: Counter  # ref_word -> count ("del" is a keyword)
+    cor: Counter  # ref_word -> count of correct recognitions
+
+
+def error_counts(results: Iterable[UtteranceResult]) -> ErrorCounts:
+    """Count substitutions, insertions, deletions and correct words over all utterances."""
+    counts = ErrorCounts(Counter(), Counter(), Counter(), Counter())
+    for res in results:
+        for op, r, h in align(res.ref.split(), res.hyp.split()):
+            if op == "sub":
+                counts.sub[(r, h)] += 1
+            elif op == "ins":
+                counts.ins[h] += 1
+            elif op == "del":
+                counts.dele[r] += 1
+            else:
+                counts.cor[r] += 1
+    return counts
+
+
+def _format_alignment(ali: Alignment) -> str:
+    """Correct words as is; errors as ``(REF->HYP)``, ``(*->HYP)`` or ``(REF->*)``."""
+    return " ".join(str(r) if op == "cor" else f"({'*' if r is None else r}->{'*' if h is None else h})"
+                    for op, r, h in ali)
+
+
+def write_recogs(path: str | Path, results: Sequence[UtteranceResult]) -> None:
+    """recogs-<set>.txt: ``utt: ref=...`` and ``utt: hyp=...`` lines, sorted by utterance id."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for res in sorted(results, key=lambda r: r.utt_id):
+            fh.write(f"{res.utt_id}:\tref={res.ref}\n{res.utt_id}:\thyp={res.hyp}\n")
+
+
+def _totals(results: Sequence[UtteranceResult]) -> tuple[int, int, int, int]:
+    return (sum(r.word_edits for r in results), sum(r.ref_words for r in results),
+            sum(r.char_edits for r in results), sum(r.ref_chars for r in results))
+
+
+def _rate_line(name: str, edits: int, total: int) -> str:
+    rate = f"{100.0 * edits / total:.2f}" if total else "nan"
+    return f"%{name} {rate} [ {edits} / {total} ]"
+
+
+def write_errs(path: str | Path, results: Sequence[UtteranceResult], top_n: int = 20) -> None:
+    """errs-<set>.txt: corpus rates, per-utterance alignments, then the ``top_n`` commonest errors."""
+    if top_n < 0:
+        raise ValueError(f"top_n must be >= 0, got {top_n}")
+    w_e, w_n, c_e, c_n = _totals(results)
+    counts = error_counts(results)
+    lines = [_rate_line("WER", w_e, w_n), _rate_line("CER", c_e, c_n), "", "PER-UTT DETAILS:"]
+    for res in sorted(results, key=lambda r: r.utt_id):
+        lines.append(f"{res.utt_id}:\t{_format_alignment(align(res.ref.split(), res.hyp.split()))}")
+    lines += ["", f"SUBSTITUTIONS: count ref -> hyp"]
+    lines += [f"{n}\t{r} -> {h}" for (r, h), n in counts.sub.most_common(top_n)]
+    lines += ["", "DELETIONS: count ref"]
+    lines += [f"{n}\t{r}" for r, n in counts.dele.most_common(top_n)]
+    lines += ["", "INSERTIONS: count hyp"]
+    lines += [f"{n}\t{h}" for h, n in counts.ins.most_common(top_n)]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def write_wer_summary(path: str | Path, results: Sequence[UtteranceResult]) -> None:
+    """wer-summary-<set>.txt: corpus WER and CER (percent) with their edit and reference counts."""
+    w_e, w_n, c_e, c_n = _totals(results)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"utterances\t{len(results)}\n{_rate_line('WER', w_e, w_n)}\n{_rate_line('CER', c_e, c_n)}\n")
