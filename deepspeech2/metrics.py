@@ -141,10 +141,10 @@ def score_utterance(utt_id: str, ref: str, hyp: str) -> UtteranceResult:
 class ErrorCounts:
     """How often each word error occurred over a set of utterances."""
 
-    sub: Counter  # (ref_word, hyp_word) -> count
-    ins: Counter  # hyp_word -> count
-    dele: Counter  # ref_word -> count ("del" is a keyword)
-    cor: Counter  # ref_word -> count of correct recognitions
+    substitutions: Counter  # (ref_word, hyp_word) -> count
+    insertions: Counter  # hyp_word -> count
+    deletions: Counter  # ref_word -> count
+    correct: Counter  # ref_word -> count of correct recognitions
 
 
 def error_counts(results: Iterable[UtteranceResult]) -> ErrorCounts:
@@ -153,13 +153,13 @@ def error_counts(results: Iterable[UtteranceResult]) -> ErrorCounts:
     for res in results:
         for op, r, h in align(res.ref.split(), res.hyp.split()):
             if op == "sub":
-                counts.sub[(r, h)] += 1
+                counts.substitutions[(r, h)] += 1
             elif op == "ins":
-                counts.ins[h] += 1
+                counts.insertions[h] += 1
             elif op == "del":
-                counts.dele[r] += 1
+                counts.deletions[r] += 1
             else:
-                counts.cor[r] += 1
+                counts.correct[r] += 1
     return counts
 
 
@@ -195,12 +195,12 @@ def write_errs(path: str | Path, results: Sequence[UtteranceResult], top_n: int 
     lines = [_rate_line("WER", w_e, w_n), _rate_line("CER", c_e, c_n), "", "PER-UTT DETAILS:"]
     for res in sorted(results, key=lambda r: r.utt_id):
         lines.append(f"{res.utt_id}:\t{_format_alignment(align(res.ref.split(), res.hyp.split()))}")
-    lines += ["", f"SUBSTITUTIONS: count ref -> hyp"]
-    lines += [f"{n}\t{r} -> {h}" for (r, h), n in counts.sub.most_common(top_n)]
+    lines += ["", "SUBSTITUTIONS: count ref -> hyp"]
+    lines += [f"{n}\t{r} -> {h}" for (r, h), n in counts.substitutions.most_common(top_n)]
     lines += ["", "DELETIONS: count ref"]
-    lines += [f"{n}\t{r}" for r, n in counts.dele.most_common(top_n)]
+    lines += [f"{n}\t{r}" for r, n in counts.deletions.most_common(top_n)]
     lines += ["", "INSERTIONS: count hyp"]
-    lines += [f"{n}\t{h}" for h, n in counts.ins.most_common(top_n)]
+    lines += [f"{n}\t{h}" for h, n in counts.insertions.most_common(top_n)]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
 

@@ -1,0 +1,282 @@
+"""CTC decoders on log-probabilities: greedy (best path) and prefix beam search with a word LM.
+
+Beam scores follow deepspeech.pytorch / PaddleSpeech: ``ln P_ctc + alpha * ln P_lm + beta * words``
+with natural logs throughout (``NGramLM`` converts ARPA's log10). A word is scored by the LM when
+the space label is emitted after it, and the last partial word at the end of the utterance.
+"""
+from __future__ import annotations
+
+import heapq
+import inspect
+import math
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from deepspeech2.lm import NGramLM
+
+__all__ = [
+    "DECODER_KINDS",
+    "greedy_decode",
+    "greedy_decode_with_frames",
+    "greedy_decode_batch",
+    "beam_search_nbest",
+    "beam_search_decode",
+    "make_decoder",
+]
+
+DECODER_KINDS = ("greedy", "beam")
+_BEAM_OPTIONS = frozenset({"beam_width", "lm", "alpha", "beta", "cutoff_prob", "cutoff_top_n", "space_label"})
+_BOS = "<s>"  # sentence-start history for the LM (deepspeech2.lm.BOS; not imported to keep this module light)
+_NEG_INF = float("-inf")
+
+
+def _check_labels(num_classes: int, labels: Sequence[str], blank: int) -> None:
+    if num_classes != len(labels):
+        raise ValueError(f"log_probs have {num_classes} classes but there are {len(labels)} labels")
+    if not 0 <= blank < len(labels):
+        raise ValueError(f"blank id {blank} is outside [0, {len(labels)})")
+
+
+def _num_frames(total: int, length: int | None) -> int:
+    if length is None:
+        return total
+    if not 0 <= length <= total:
+        raise ValueError(f"length {length} is outside [0, {total}]")
+    return int(length)
+
+
+def _emit_mask(ids: np.ndarray, blank: int) -> np.ndarray:
+    """(..., T) argmax ids -> (..., T) bool: the frames where best-path decoding emits a label."""
+    prev = np.concatenate([np.full(ids.shape[:-1] + (1,), -1, dtype=ids.dtype), ids[..., :-1]], axis=-1)
+    return (ids != blank) & (ids != prev)
+
+
+def greedy_decode_with_frames(
+    log_probs: np.ndarray, labels: Sequence[str], blank: int, length: int | None = None
+) -> tuple[str, list[int]]:
+    """Best-path decoding of (T, C) log-probs; also the frame index of each emitted label."""
+    if log_probs.ndim != 2:
+        raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
+    _check_labels(log_probs.shape[1], labels, blank)
+    ids = np.argmax(log_probs[: _num_frames(log_probs.shape[0], length)], axis=-1)
+    frames = np.flatnonzero(_emit_mask(ids, blank))
+    return "".join(labels[i] for i in ids[frames]), frames.tolist()
+
+
+def greedy_decode(log_probs: np.ndarray, labels: Sequence[str], blank: int, length: int | None = None) -> str:
+    """Best-path decoding of (T, C) log-probs: argmax per frame, collapse repeats, drop blanks."""
+    return greedy_decode_with_frames(log_probs, labels, blank, length)[0]
+
+
+def _check_lengths(lengths: np.ndarray | Sequence[int] | None, batch: int, frames: int) -> np.ndarray:
+    if lengths is None:
+        return np.full(batch, frames, dtype=np.int64)
+    lengths = np.asarray(lengths)
+    if lengths.shape != (batch,):
+        raise ValueError(f"expected ({batch},) lengths, got shape {lengths.shape}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > frames):
+        raise ValueError(f"lengths must lie in [0, {frames}], got {lengths.tolist()}")
+    return lengths.astype(np.int64)
+
+
+def greedy_decode_batch(
+    log_probs: np.ndarray, lengths: np.ndarray | Sequence[int] | None, labels: Sequence[str], blank: int
+) -> list[str]:
+    """Best-path decoding of (N, T, C) log-probs; frames at or beyond ``lengths`` (N,) are ignored."""
+    if log_probs.ndim != 3:
+        raise ValueError(f"expected (N, T, C) log_probs, got shape {log_probs.shape}")
+    _check_labels(log_probs.shape[2], labels, blank)
+    batch, frames = log_probs.shape[:2]
+    lengths = _check_lengths(lengths, batch, frames)
+    ids = np.argmax(log_probs, axis=-1)  # (N, T)
+    keep = _emit_mask(ids, blank) & (np.arange(frames)[None, :] < lengths[:, None])
+    return ["".join(labels[i] for i in row[mask]) for row, mask in zip(ids, keep)]
+
+
+def _lse(a: float, b: float) -> float:
+    """ln(e^a + e^b) for floats that may be -inf."""
+    if a < b:
+        a, b = b, a
+    if b == _NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+class _PrefixTree:
+    """Label prefixes as trie nodes (O(1) extension and hashing) with their LM bookkeeping."""
+
+    def __init__(self, labels: Sequence[str], space: int, lm: "NGramLM | None", alpha: float, beta: float) -> None:
+        self.labels, self.space, self.lm, self.alpha, self.beta = labels, space, lm, alpha, beta
+        self.parent, self.label = [-1], [-1]
+        self.word = [""]  # the partial word at the end of each prefix
+        self.history: list[tuple[str, ...]] = [(_BOS,)]  # the LM's last (order - 1) completed words
+        self.lm_score = [0.0]  # alpha * ln P_lm + beta * words over the completed words
+        self._children: dict[tuple[int, int], int] = {}
+        self._ctx = max(lm.order - 1, 0) if lm is not None else 0
+
+    def _word_bonus(self, word: str, history: tuple[str, ...]) -> float:
+        return self.alpha * self.lm.score(word, history) + self.beta
+
+    def child(self, node: int, c: int) -> int:
+        """The node of prefix ``node + [c]``, created on first use."""
+        key = (node, c)
+        found = self._children.get(key)
+        if found is not None:
+            return found
+        word, history, score = self.word[node], self.history[node], self.lm_score[node]
+        if self.lm is None:
+            pass
+        elif c != self.space:
+            word = word + self.labels[c]
+        elif word:
+            score += self._word_bonus(word, history)
+            history = (history + (word,))[-self._ctx:] if self._ctx else ()
+            word = ""
+        new = len(self.parent)
+        self.parent.append(node)
+        self.label.append(c)
+        self.word.append(word)
+        self.history.append(history)
+        self.lm_score.append(score)
+        self._children[key] = new
+        return new
+
+    def final_score(self, node: int) -> float:
+        """LM bonus of a finished prefix: its completed words plus the trailing partial word."""
+        word = self.word[node]
+        return self.lm_score[node] + (self._word_bonus(word, self.history[node]) if word else 0.0)
+
+    def text(self, node: int) -> str:
+        out: list[str] = []
+        while node > 0:
+            out.append(self.labels[self.label[node]])
+            node = self.parent[node]
+        return "".join(reversed(out))
+
+
+def _candidates(log_probs: np.ndarray, blank: int, cutoff_prob: float, cutoff_top_n: int) -> list[list[int]]:
+    """Per frame of (T, C) log-probs: the most probable labels, at most ``cutoff_top_n`` of them,
+    stopping once their cumulative probability reaches ``cutoff_prob``; blank is always included."""
+    top_n = min(cutoff_top_n, log_probs.shape[1])
+    order = np.argsort(-log_probs, axis=1, kind="stable")[:, :top_n]
+    keep = np.full(len(order), top_n)
+    if cutoff_prob < 1.0:
+        cum = np.cumsum(np.exp(np.take_along_axis(log_probs, order, axis=1)), axis=1)
+        keep = np.minimum((cum < cutoff_prob).sum(axis=1) + 1, top_n)  # keep the label that crosses
+    out = []
+    for ids, k in zip(order.tolist(), keep.tolist()):
+        ids = ids[:k]
+        if blank not in ids:
+            ids.append(blank)
+        out.append(ids)
+    return out
+
+
+def _step(beams: dict[int, list[float]], row: list[float], cands: list[int], tree: _PrefixTree,
+          blank: int) -> dict[int, list[float]]:
+    """One frame of prefix beam search: ``beams[node] = [ln P(ends in blank), ln P(ends in label)]``."""
+    nxt: dict[int, list[float]] = {}
+    for node, (pb, pnb) in beams.items():
+        total, last = _lse(pb, pnb), tree.label[node]
+        for c in cands:
+            p = row[c]
+            if c == blank:
+                target, slot, val = node, 0, total + p
+            else:
+                if c == last:  # a repeat without blank collapses into the same prefix
+                    entry = nxt.setdefault(node, [_NEG_INF, _NEG_INF])
+                    entry[1] = _lse(entry[1], pnb + p)
+                    val = pb + p
+                else:
+                    val = total + p
+                target, slot = tree.child(node, c), 1
+            entry = nxt.get(target)
+            if entry is None:
+                nxt[target] = [val, _NEG_INF] if slot == 0 else [_NEG_INF, val]
+            else:
+                entry[slot] = _lse(entry[slot], val)
+    return nxt
+
+
+def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NGramLM | None",
+                     cutoff_prob: float, cutoff_top_n: int, space_label: str) -> int:
+    """Validate the beam options; return the space label's id (-1 if absent and no LM)."""
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    if not 0.0 < cutoff_prob <= 1.0:
+        raise ValueError(f"cutoff_prob must lie in (0, 1], got {cutoff_prob}")
+    if cutoff_top_n < 1:
+        raise ValueError(f"cutoff_top_n must be >= 1, got {cutoff_top_n}")
+    space = list(labels).index(space_label) if space_label in labels else -1
+    if lm is not None and (space < 0 or space == blank):
+        raise ValueError(f"an LM needs the space label {space_label!r} among the non-blank labels")
+    return space
+
+
+def beam_search_nbest(
+    log_probs: np.ndarray, labels: Sequence[str], blank: int, beam_width: int = 16,
+    lm: "NGramLM | None" = None, alpha: float = 0.5, beta: float = 1.0, cutoff_prob: float = 1.0,
+    cutoff_top_n: int = 40, length: int | None = None, space_label: str = " ",
+) -> list[tuple[str, float]]:
+    """CTC prefix beam search over (T, C) log-probs; the final beams as (text, score), best first.
+
+    score = ln P_ctc(text) + alpha * ln P_lm(words) + beta * len(words); alpha and beta only
+    apply with an ``lm``. Each frame extends beams by its top ``cutoff_top_n`` labels whose
+    cumulative probability stays within ``cutoff_prob`` (plus blank). Only ``length`` frames count.
+    """
+    if log_probs.ndim != 2:
+        raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
+    _check_labels(log_probs.shape[1], labels, blank)
+    space = _check_beam_args(labels, blank, beam_width, lm, cutoff_prob, cutoff_top_n, space_label)
+    log_probs = np.asarray(log_probs[: _num_frames(log_probs.shape[0], length)], dtype=np.float64)
+    tree = _PrefixTree(labels, space, lm, alpha, beta)
+    beams: dict[int, list[float]] = {0: [0.0, _NEG_INF]}  # the empty prefix, probability 1
+
+    def score(item: tuple[int, list[float]]) -> float:
+        return _lse(*item[1]) + tree.lm_score[item[0]]
+
+    for row, cands in zip(log_probs.tolist(), _candidates(log_probs, blank, cutoff_prob, cutoff_top_n)):
+        beams = _step(beams, row, cands, tree, blank)
+        if len(beams) > beam_width:
+            beams = dict(heapq.nlargest(beam_width, beams.items(), key=score))
+    final = [(tree.text(node), _lse(pb, pnb) + tree.final_score(node)) for node, (pb, pnb) in beams.items()]
+    return sorted(final, key=lambda item: -item[1])
+
+
+def beam_search_decode(
+    log_probs: np.ndarray, labels: Sequence[str], blank: int, beam_width: int = 16,
+    lm: "NGramLM | None" = None, alpha: float = 0.5, beta: float = 1.0, cutoff_prob: float = 1.0,
+    cutoff_top_n: int = 40, length: int | None = None, space_label: str = " ",
+) -> str:
+    """The best transcript of (T, C) log-probs under ``beam_search_nbest``."""
+    return beam_search_nbest(log_probs, labels, blank, beam_width, lm, alpha, beta, cutoff_prob,
+                             cutoff_top_n, length, space_label)[0][0]
+
+
+def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callable[..., list[str]]:
+    """A batch decoder ``decode(log_probs (N, T, C), lengths (N,) | None) -> list[str]``.
+
+    ``kind`` is one of ``DECODER_KINDS``; "beam" takes ``beam_search_decode``'s keyword options.
+    """
+    if kind == "greedy":
+        if opts:
+            raise ValueError(f"the greedy decoder takes no options, got {sorted(opts)}")
+        return lambda log_probs, lengths=None: greedy_decode_batch(log_probs, lengths, labels, blank)
+    if kind != "beam":
+        raise ValueError(f"unknown decoder kind {kind!r}; valid kinds: {', '.join(DECODER_KINDS)}")
+    unknown = set(opts) - _BEAM_OPTIONS
+    if unknown:
+        raise ValueError(f"unknown beam options {sorted(unknown)}; valid: {sorted(_BEAM_OPTIONS)}")
+    params = inspect.signature(_check_beam_args).parameters
+    defaults = inspect.signature(beam_search_nbest).parameters
+    _check_beam_args(labels, blank, **{k: opts.get(k, defaults[k].default) for k in params if k in _BEAM_OPTIONS})
+
+    def decode(log_probs: np.ndarray, lengths: np.ndarray | Sequence[int] | None = None) -> list[str]:
+        if log_probs.ndim != 3:
+            raise ValueError(f"expected (N, T, C) log_probs, got shape {log_probs.shape}")
+        lengths = _check_lengths(lengths, log_probs.shape[0], log_probs.shape[1])
+        return [beam_search_decode(lp, labels, blank, length=int(n), **opts) for lp, n in zip(log_probs, lengths)]
+
+    return decode

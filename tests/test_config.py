@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from deepspeech2.config import Config, ConfigError, load_config, save_config, apply_overrides
+
+
+def test_defaults_are_the_zoo_architecture():
+    cfg = Config()
+    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.rnn_type) == (1024, 5, "lstm")
+    assert cfg.features.window == "hamming"
+
+
+def test_yaml_and_dotted_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 0.001\ndata:\n  batch_size: 4\n")
+    cfg = load_config(path, ["optim.lr=1e-4", "model.rnn_type=gru", "data.sortagrad=false"])
+    assert cfg.optim.lr == pytest.approx(1e-4)
+    assert cfg.data.batch_size == 4
+    assert cfg.model.rnn_type == "gru"
+    assert cfg.data.sortagrad is False
+
+
+def test_unknown_yaml_key_lists_valid_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown key.*learning_rate.*valid keys.*'lr'"):
+        load_config(path)
+
+
+def test_unknown_section_and_override_errors():
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(None, ["optimizer.lr=1"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["optim.lr"])
+
+
+def test_type_errors_are_reported():
+    with pytest.raises(ConfigError, match="data.batch_size: expected an integer"):
+        apply_overrides(Config(), ["data.batch_size=eight"])
+    with pytest.raises(ConfigError, match="expected true/false"):
+        apply_overrides(Config(), ["data.shuffle=3"])
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["optim.lr=0.5", "train.output_dir=/x"])
+    out = save_config(cfg, tmp_path / "sub" / "config.yaml")
+    assert load_config(out) == cfg
+    assert yaml.safe_load(out.read_text())["optim"]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("name", ["lab_small.yaml", "lab_long.yaml", "zoo.yaml", "gpu.yaml", "ascend.yaml"])
+def test_shipped_configs_load(name, repo_root):
+    path = repo_root / "configs" / name
+    if not path.exists():
+        pytest.skip(f"{name} not shipped")
+    load_config(path)
