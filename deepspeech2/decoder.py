@@ -6,12 +6,12 @@ the space label is emitted after it, and the last partial word at the end of the
 """
 from __future__ import annotations
 
-import heapq
 import inspect
-import math
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 import numpy as np
+
+from deepspeech2.lm import BOS
 
 if TYPE_CHECKING:
     from deepspeech2.lm import NGramLM
@@ -28,7 +28,6 @@ __all__ = [
 
 DECODER_KINDS = ("greedy", "beam")
 _BEAM_OPTIONS = frozenset({"beam_width", "lm", "alpha", "beta", "cutoff_prob", "cutoff_top_n", "space_label"})
-_BOS = "<s>"  # sentence-start history for the LM (deepspeech2.lm.BOS; not imported to keep this module light)
 _NEG_INF = float("-inf")
 
 
@@ -56,7 +55,8 @@ def _emit_mask(ids: np.ndarray, blank: int) -> np.ndarray:
 def greedy_decode_with_frames(
     log_probs: np.ndarray, labels: Sequence[str], blank: int, length: int | None = None
 ) -> tuple[str, list[int]]:
-    """Best-path decoding of (T, C) log-probs; also the frame index of each emitted label."""
+    """Best-path decoding of (T, C) log-probs; also the (output) frame index of each emitted label,
+    e.g. for word timestamps (multiply by the model's frame shift times its time subsampling)."""
     if log_probs.ndim != 2:
         raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
     _check_labels(log_probs.shape[1], labels, blank)
@@ -95,15 +95,6 @@ def greedy_decode_batch(
     return ["".join(labels[i] for i in row[mask]) for row, mask in zip(ids, keep)]
 
 
-def _lse(a: float, b: float) -> float:
-    """ln(e^a + e^b) for floats that may be -inf."""
-    if a < b:
-        a, b = b, a
-    if b == _NEG_INF:
-        return a
-    return a + math.log1p(math.exp(b - a))
-
-
 class _PrefixTree:
     """Label prefixes as trie nodes (O(1) extension and hashing) with their LM bookkeeping."""
 
@@ -111,7 +102,7 @@ class _PrefixTree:
         self.labels, self.space, self.lm, self.alpha, self.beta = labels, space, lm, alpha, beta
         self.parent, self.label = [-1], [-1]
         self.word = [""]  # the partial word at the end of each prefix
-        self.history: list[tuple[str, ...]] = [(_BOS,)]  # the LM's last (order - 1) completed words
+        self.history: list[tuple[str, ...]] = [(BOS,)]  # the LM's last (order - 1) completed words
         self.lm_score = [0.0]  # alpha * ln P_lm + beta * words over the completed words
         self._children: dict[tuple[int, int], int] = {}
         self._ctx = max(lm.order - 1, 0) if lm is not None else 0
@@ -156,48 +147,62 @@ class _PrefixTree:
         return "".join(reversed(out))
 
 
-def _candidates(log_probs: np.ndarray, blank: int, cutoff_prob: float, cutoff_top_n: int) -> list[list[int]]:
-    """Per frame of (T, C) log-probs: the most probable labels, at most ``cutoff_top_n`` of them,
-    stopping once their cumulative probability reaches ``cutoff_prob``; blank is always included."""
+def _allowed_labels(log_probs: np.ndarray, blank: int, cutoff_prob: float, cutoff_top_n: int) -> np.ndarray:
+    """(T, C) log-probs -> (T, C) bool: the labels a prefix may be extended by at each frame.
+
+    These are the ``cutoff_top_n`` most probable labels, cut once their cumulative probability
+    reaches ``cutoff_prob`` (the label crossing it is kept), as in PaddleSpeech; blank is handled apart.
+    """
     top_n = min(cutoff_top_n, log_probs.shape[1])
     order = np.argsort(-log_probs, axis=1, kind="stable")[:, :top_n]
     keep = np.full(len(order), top_n)
     if cutoff_prob < 1.0:
         cum = np.cumsum(np.exp(np.take_along_axis(log_probs, order, axis=1)), axis=1)
-        keep = np.minimum((cum < cutoff_prob).sum(axis=1) + 1, top_n)  # keep the label that crosses
-    out = []
-    for ids, k in zip(order.tolist(), keep.tolist()):
-        ids = ids[:k]
-        if blank not in ids:
-            ids.append(blank)
-        out.append(ids)
-    return out
+        keep = np.minimum((cum < cutoff_prob).sum(axis=1) + 1, top_n)
+    allowed = np.zeros(log_probs.shape, dtype=bool)
+    np.put_along_axis(allowed, order, np.arange(top_n)[None, :] < keep[:, None], axis=1)
+    allowed[:, blank] = False
+    return allowed
 
 
-def _step(beams: dict[int, list[float]], row: list[float], cands: list[int], tree: _PrefixTree,
-          blank: int) -> dict[int, list[float]]:
-    """One frame of prefix beam search: ``beams[node] = [ln P(ends in blank), ln P(ends in label)]``."""
-    nxt: dict[int, list[float]] = {}
-    for node, (pb, pnb) in beams.items():
-        total, last = _lse(pb, pnb), tree.label[node]
-        for c in cands:
-            p = row[c]
-            if c == blank:
-                target, slot, val = node, 0, total + p
-            else:
-                if c == last:  # a repeat without blank collapses into the same prefix
-                    entry = nxt.setdefault(node, [_NEG_INF, _NEG_INF])
-                    entry[1] = _lse(entry[1], pnb + p)
-                    val = pb + p
-                else:
-                    val = total + p
-                target, slot = tree.child(node, c), 1
-            entry = nxt.get(target)
-            if entry is None:
-                nxt[target] = [val, _NEG_INF] if slot == 0 else [_NEG_INF, val]
-            else:
-                entry[slot] = _lse(entry[slot], val)
-    return nxt
+class _Beams(NamedTuple):
+    """The live prefixes: trie nodes and ln P(prefix, path ends in blank / in a label), each (B,)."""
+
+    nodes: list[int]
+    p_blank: np.ndarray
+    p_label: np.ndarray
+
+
+def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree, blank: int,
+          beam_width: int) -> _Beams:
+    """One frame of prefix beam search on (C,) log-probs, scoring all B x C moves at once."""
+    nodes, pb, pnb = beams
+    last = np.array([tree.label[n] for n in nodes])  # -1 for the empty prefix
+    lm = np.array([tree.lm_score[n] for n in nodes])
+    total = np.logaddexp(pb, pnb)
+    stay_pb = total + row[blank]
+    stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)  # a repeated label collapses
+    ext = np.where(allowed, total[:, None] + row[None, :], _NEG_INF)  # (B, C) -> child prefixes
+    rows = np.flatnonzero((last >= 0) & allowed[np.maximum(last, 0)])
+    ext[rows, last[rows]] = pb[rows] + row[last[rows]]  # the same label again needs a blank between
+    index = {n: i for i, n in enumerate(nodes)}
+    for i, n in enumerate(nodes):  # an extension that reaches a live prefix merges into it
+        j = index.get(tree.parent[n])
+        if j is not None:
+            stay_pnb[i] = np.logaddexp(stay_pnb[i], ext[j, tree.label[n]])
+            ext[j, tree.label[n]] = _NEG_INF
+    score = ext + lm[:, None]
+    if tree.lm is not None:  # emitting a space completes a word: add its LM score
+        score[:, tree.space] = ext[:, tree.space] + [tree.lm_score[tree.child(n, tree.space)] for n in nodes]
+    score = np.concatenate([np.logaddexp(stay_pb, stay_pnb) + lm, score.ravel()])
+    top = np.argpartition(-score, beam_width - 1)[:beam_width] if len(score) > beam_width else np.arange(len(score))
+    top = top[np.isfinite(score[top])].tolist()
+    num, width = len(nodes), row.shape[0]
+    next_nodes = [nodes[k] if k < num else tree.child(nodes[(k - num) // width], (k - num) % width) for k in top]
+    ext_flat = ext.ravel()
+    next_pb = np.array([stay_pb[k] if k < num else _NEG_INF for k in top])
+    next_pnb = np.array([stay_pnb[k] if k < num else ext_flat[k - num] for k in top])
+    return _Beams(next_nodes, next_pb, next_pnb)
 
 
 def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NGramLM | None",
@@ -223,25 +228,25 @@ def beam_search_nbest(
     """CTC prefix beam search over (T, C) log-probs; the final beams as (text, score), best first.
 
     score = ln P_ctc(text) + alpha * ln P_lm(words) + beta * len(words); alpha and beta only
-    apply with an ``lm``. Each frame extends beams by its top ``cutoff_top_n`` labels whose
-    cumulative probability stays within ``cutoff_prob`` (plus blank). Only ``length`` frames count.
+    apply with an ``lm`` and should be tuned on a dev set. Each frame extends prefixes only by its
+    top ``cutoff_top_n`` labels within cumulative probability ``cutoff_prob``; staying on a prefix
+    (blank, or its last label repeated) is always scored. Only the first ``length`` frames count.
     """
     if log_probs.ndim != 2:
         raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
     _check_labels(log_probs.shape[1], labels, blank)
     space = _check_beam_args(labels, blank, beam_width, lm, cutoff_prob, cutoff_top_n, space_label)
     log_probs = np.asarray(log_probs[: _num_frames(log_probs.shape[0], length)], dtype=np.float64)
+    if np.isnan(log_probs).any():
+        raise ValueError("log_probs contain NaN")
     tree = _PrefixTree(labels, space, lm, alpha, beta)
-    beams: dict[int, list[float]] = {0: [0.0, _NEG_INF]}  # the empty prefix, probability 1
-
-    def score(item: tuple[int, list[float]]) -> float:
-        return _lse(*item[1]) + tree.lm_score[item[0]]
-
-    for row, cands in zip(log_probs.tolist(), _candidates(log_probs, blank, cutoff_prob, cutoff_top_n)):
-        beams = _step(beams, row, cands, tree, blank)
-        if len(beams) > beam_width:
-            beams = dict(heapq.nlargest(beam_width, beams.items(), key=score))
-    final = [(tree.text(node), _lse(pb, pnb) + tree.final_score(node)) for node, (pb, pnb) in beams.items()]
+    beams = _Beams([0], np.zeros(1), np.full(1, _NEG_INF))  # the empty prefix, probability 1
+    allowed = _allowed_labels(log_probs, blank, cutoff_prob, cutoff_top_n)
+    for row, allowed_row in zip(log_probs, allowed):
+        if not beams.nodes:  # every path has probability 0
+            break
+        beams = _step(beams, row, allowed_row, tree, blank, beam_width)
+    final = [(tree.text(n), float(np.logaddexp(pb, pnb)) + tree.final_score(n)) for n, pb, pnb in zip(*beams)]
     return sorted(final, key=lambda item: -item[1])
 
 
@@ -251,8 +256,9 @@ def beam_search_decode(
     cutoff_top_n: int = 40, length: int | None = None, space_label: str = " ",
 ) -> str:
     """The best transcript of (T, C) log-probs under ``beam_search_nbest``."""
-    return beam_search_nbest(log_probs, labels, blank, beam_width, lm, alpha, beta, cutoff_prob,
-                             cutoff_top_n, length, space_label)[0][0]
+    nbest = beam_search_nbest(log_probs, labels, blank, beam_width, lm, alpha, beta, cutoff_prob,
+                              cutoff_top_n, length, space_label)
+    return nbest[0][0] if nbest else ""  # empty only if every path has probability 0
 
 
 def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callable[..., list[str]]:

@@ -111,7 +111,8 @@ def _parse_arpa(lines: Iterable[str], name: str) -> tuple[dict[tuple[str, ...], 
         elif section:
             fields = line.split()
             if len(fields) not in (section + 1, section + 2):
-                raise ValueError(f"{where}: a {section}-gram line needs {section + 1} or {section + 2} fields, got {line!r}")
+                raise ValueError(f"{where}: a {section}-gram line needs {section + 1} or {section + 2} "
+                                 f"fields, got {line!r}")
             backoff = _parse_float(fields[-1], where) if len(fields) == section + 2 else 0.0
             table[tuple(fields[1:section + 1])] = (_parse_float(fields[0], where) * _LN10, backoff * _LN10)
         # lines before \data\ (comments, SRILM headers) are ignored
@@ -159,10 +160,9 @@ def _witten_bell(counts: list[Counter], order: int) -> tuple[dict, dict]:
             ctx_total[ng[:-1]] += c
             ctx_types[ng[:-1]] += 1
         lam = {h: ctx_types[h] / (ctx_total[h] + ctx_types[h]) for h in ctx_total}
-        for h, weight in lam.items():
-            backoff[h] = weight
-        level = {ng: (c + ctx_types[ng[:-1]] * lower[ng[1:] if n > 1 else ng]) / (ctx_total[ng[:-1]] + ctx_types[ng[:-1]])
-                 for ng, c in counts[n].items()}
+        backoff.update(lam)
+        level = {ng: (c + ctx_types[ng[:-1]] * lower[ng[1:] if n > 1 else ng])
+                 / (ctx_total[ng[:-1]] + ctx_types[ng[:-1]]) for ng, c in counts[n].items()}
         if n == 1:  # unseen vocabulary words (only <unk>) keep the uniform share
             level.update({(w,): lam[()] / len(vocab) for w in vocab if (w,) not in level})
         prob.update(level)
@@ -208,13 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """ds2-build-lm: build an ARPA word n-gram LM from transcript files and/or manifests."""
     parser = argparse.ArgumentParser(prog="ds2-build-lm", description=main.__doc__)
     parser.add_argument("--text", action="append", default=[], help="file with one transcript per line (repeatable)")
-    parser.add_argument("--manifest", action="append", default=[], help="manifest whose transcripts to use (repeatable)")
+    parser.add_argument("--manifest", action="append", default=[],
+                        help="JSON/CSV manifest whose transcripts to use (repeatable)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order")
     parser.add_argument("--out", required=True, help="output ARPA path")
     args = parser.parse_args(argv)
     if not args.text and not args.manifest:
         parser.error("give at least one --text or --manifest")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(filename)s:%(lineno)d %(message)s")
+    from deepspeech2.logging_utils import setup_logging
+
+    setup_logging()
     sentences: list[str] = []
     for path in args.text:
         sentences += Path(path).read_text(encoding="utf-8").splitlines()

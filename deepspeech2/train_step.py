@@ -1,0 +1,58 @@
+"""One optimisation step: forward, CTC loss, scaled gradients, clipping, finite check, update.
+
+Returned as a function so the loop can run it in GRAPH mode (``mindspore.jit``) or PYNATIVE.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import mindspore
+from mindspore import nn, ops
+
+from deepspeech2.amp import make_loss_scaler
+from deepspeech2.config import Config
+
+__all__ = ["global_norm", "make_train_step"]
+
+
+def global_norm(grads: tuple) -> mindspore.Tensor:
+    """L2 norm over all gradient tensors (float32 scalar)."""
+    squares = [ops.reduce_sum(ops.square(g.astype(mindspore.float32))) for g in grads]
+    return ops.sqrt(ops.addn(squares))
+
+
+def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg: Config,
+                    grad_reducer: nn.Cell | None = None, graph: bool = True) -> tuple[Callable, object]:
+    """Build ``step(features, feature_lengths, targets, target_lengths) -> (loss, grad_norm, finite)``.
+
+    The loss is multiplied by the loss scale before differentiation; gradients are divided once,
+    averaged over data-parallel ranks, checked for inf/NaN (a non-finite step skips the update and
+    lowers a dynamic scale), clipped to ``optim.max_grad_norm``, then applied.
+    Returns the step function and the loss scaler (its state belongs in checkpoints).
+    """
+    scaler = make_loss_scaler(cfg.train)
+    max_norm = cfg.optim.max_grad_norm
+
+    def forward(features, feature_lengths, targets, target_lengths):
+        log_probs, out_lengths = net(features, feature_lengths)
+        loss = loss_fn(log_probs, targets, out_lengths, target_lengths)
+        return scaler.scale(loss), loss
+
+    grad_fn = mindspore.value_and_grad(forward, None, optimizer.parameters, has_aux=True)
+
+    def step(features, feature_lengths, targets, target_lengths):
+        (_, loss), grads = grad_fn(features, feature_lengths, targets, target_lengths)
+        grads = scaler.unscale(grads)
+        if grad_reducer is not None:
+            grads = grad_reducer(grads)
+        finite = ops.logical_and(mindspore.amp.all_finite(grads), ops.isfinite(loss))
+        scaler.adjust(finite)
+        norm = global_norm(grads)
+        if max_norm > 0:
+            grads = ops.clip_by_global_norm(grads, max_norm, norm)
+        if finite:
+            loss = ops.depend(loss, optimizer(grads))
+        return loss, norm, finite
+
+    return (mindspore.jit(step) if graph else step), scaler
+
