@@ -1,0 +1,148 @@
+"""Tests for deepspeech2.decoder: greedy and prefix beam search against hand-built and brute-force answers."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from deepspeech2.decoder import (
+    beam_search_decode,
+    beam_search_nbest,
+    greedy_decode,
+    greedy_decode_batch,
+    greedy_decode_with_frames,
+    make_decoder,
+)
+from deepspeech2.lm import NGramLM, build_arpa
+
+LABELS = ["'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [" ", "_"]
+BLANK = len(LABELS) - 1
+
+
+def _log_probs(frames: list[str | dict[str, float]], labels=LABELS, peak: float = 0.9) -> np.ndarray:
+    """(T, C) log-probs: a str frame puts ``peak`` on that label, a dict gives its labels' probs;
+    the remaining mass is spread evenly over the other labels."""
+    out = np.empty((len(frames), len(labels)))
+    for t, frame in enumerate(frames):
+        probs = {frame: peak} if isinstance(frame, str) else frame
+        rest = (1.0 - sum(probs.values())) / (len(labels) - len(probs))
+        out[t] = [math.log(probs.get(lab, rest)) for lab in labels]
+    return out
+
+
+def _spell(text: str) -> list[str]:
+    """Frames spelling ``text`` with a blank after every label (so repeats survive)."""
+    return [f for ch in text for f in (ch, "_")]
+
+
+def _softmax_log(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    logits = rng.normal(size=shape) * scale
+    return logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+
+
+def test_greedy_collapses_repeats_and_drops_blanks():
+    lp = _log_probs(["A", "A", "_", "A", "B", "B", "_", "_", " ", "C"])
+    assert greedy_decode_with_frames(lp, LABELS, BLANK) == ("AAB C", [0, 3, 4, 8, 9])
+    assert greedy_decode(lp, LABELS, BLANK, length=5) == "AAB"
+    assert greedy_decode(lp, LABELS, BLANK, length=0) == ""
+
+
+def test_greedy_batch_matches_single():
+    rng = np.random.default_rng(0)
+    lp = _softmax_log(rng, (4, 30, len(LABELS)), scale=3.0)
+    lengths = np.array([30, 12, 0, 29])
+    expected = [greedy_decode(x, LABELS, BLANK, length=int(n)) for x, n in zip(lp, lengths)]
+    assert greedy_decode_batch(lp, lengths, LABELS, BLANK) == expected
+    assert make_decoder("greedy", LABELS, BLANK)(lp, lengths) == expected
+
+
+def test_bad_arguments():
+    lp = _log_probs(["A"])
+    with pytest.raises(ValueError, match="labels"):
+        greedy_decode(lp, LABELS[:-1], BLANK)
+    with pytest.raises(ValueError, match="length"):
+        greedy_decode(lp, LABELS, BLANK, length=2)
+    with pytest.raises(ValueError, match="lengths"):
+        greedy_decode_batch(lp[None], [2], LABELS, BLANK)
+    with pytest.raises(ValueError, match="beam_width"):
+        beam_search_decode(lp, LABELS, BLANK, beam_width=0)
+    with pytest.raises(ValueError, match="greedy, beam"):
+        make_decoder("viterbi", LABELS, BLANK)
+    with pytest.raises(ValueError, match="beam_size"):
+        make_decoder("beam", LABELS, BLANK, beam_size=4)
+
+
+def test_beam_width_one_equals_greedy_on_peaked_inputs():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        frames = [LABELS[i] for i in rng.integers(0, len(LABELS), size=60)]
+        lp = _log_probs(frames, peak=0.97)
+        assert beam_search_decode(lp, LABELS, BLANK, beam_width=1) == greedy_decode(lp, LABELS, BLANK)
+
+
+def test_beam_finds_the_labelling_greedy_misses():
+    # best path is "__" (0.36) but P("a") = 0.4*0.4 + 2*0.4*0.6 = 0.64
+    labels = ["a", "_"]
+    lp = np.log(np.array([[0.4, 0.6], [0.4, 0.6]]))
+    assert greedy_decode(lp, labels, blank=1) == ""
+    (text, score), (text2, score2) = beam_search_nbest(lp, labels, blank=1, beam_width=4)
+    assert (text, text2) == ("a", "")
+    assert (math.exp(score), math.exp(score2)) == pytest.approx((0.64, 0.36))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_beam_search_is_exact_against_brute_force(seed):
+    labels, blank = ["a", "b", "_"], 2
+    rng = np.random.default_rng(seed)
+    frames = 1 + seed % 5
+    lp = _softmax_log(rng, (frames, 3))
+    totals: dict[str, float] = {}
+    for path in itertools.product(range(3), repeat=frames):
+        ids = np.array(path)
+        text = "".join(labels[i] for i, keep in zip(ids, np.diff(ids, prepend=-1) != 0) if keep and i != blank)
+        totals[text] = np.logaddexp(totals.get(text, -np.inf), lp[np.arange(frames), ids].sum())
+    nbest = beam_search_nbest(lp, labels, blank, beam_width=10_000)
+    assert nbest[0][0] == max(totals, key=totals.get)
+    assert dict(nbest) == pytest.approx(totals)
+
+
+def test_beam_ignores_padded_frames_and_prunes():
+    lp = _log_probs(_spell("HI") + ["Z"] * 5)
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=8, length=4) == "HI"
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=8, cutoff_prob=0.5, cutoff_top_n=1) == "HIZ"
+    batch = make_decoder("beam", LABELS, BLANK, beam_width=4)(np.stack([lp, lp]), np.array([4, 7]))
+    assert batch == ["HI", "HIZ"]
+
+
+@pytest.fixture(scope="module")
+def cat_lm(tmp_path_factory) -> NGramLM:
+    path = tmp_path_factory.mktemp("lm") / "cat.arpa"
+    build_arpa(["THE CAT SAT", "THE CAT", "A CAT SAT ON THE MAT", "THE DOG SAT"], 2, path)
+    return NGramLM.from_arpa(path)
+
+
+@pytest.mark.parametrize("tail", ["", " SAT"])
+def test_lm_prefers_in_vocabulary_words(cat_lm, tail):
+    # acoustics slightly prefer the out-of-vocabulary "CAB" over "CAT"
+    frames = _spell("THE CA") + [{"B": 0.55, "T": 0.44}, "_"] + _spell(tail)
+    lp = _log_probs(frames)
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16) == f"THE CAB{tail}"
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, alpha=1.0, beta=0.0) == f"THE CAT{tail}"
+    decode = make_decoder("beam", LABELS, BLANK, beam_width=16, lm=cat_lm, alpha=1.0, beta=0.0)
+    assert decode(lp[None]) == [f"THE CAT{tail}"]
+
+
+def test_lm_scores_are_added_per_word(cat_lm):
+    lp = _log_probs(_spell("THE CAT"), peak=0.999)
+    (text, with_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1, lm=cat_lm, alpha=0.5, beta=2.0)
+    (_, without_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1)
+    expected = 0.5 * (cat_lm.score("THE", ("<s>",)) + cat_lm.score("CAT", ("<s>", "THE"))) + 2.0 * 2
+    assert text == "THE CAT"
+    assert with_lm - without_lm == pytest.approx(expected)
+
+
+def test_lm_needs_a_space_label(cat_lm):
+    with pytest.raises(ValueError, match="space label"):
+        beam_search_decode(_log_probs(["A"]), LABELS, BLANK, lm=cat_lm, space_label="|")
