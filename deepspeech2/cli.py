@@ -17,11 +17,13 @@ _BOOL_FLAGS = {"is_distributed"}
 
 def parse_run_args(argv: Sequence[str] | None, prog: str, description: str,
                    flags: dict[str, str] = TRAIN_FLAGS,
-                   extra: argparse.ArgumentParser | None = None) -> tuple[Config, argparse.Namespace]:
+                   extra: argparse.ArgumentParser | None = None,
+                   positional_overrides: bool = True) -> tuple[Config, argparse.Namespace]:
     """Parse ``[--config FILE] [--<flag> VALUE ...] [section.key=value ...]`` into a Config.
 
     Precedence: defaults < YAML < lab flags < dotted overrides. ``extra`` adds command-specific
-    arguments (returned in the namespace).
+    arguments (returned in the namespace); commands with positional arguments of their own take
+    overrides as ``--set section.key=value`` instead.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      parents=[extra] if extra else [], conflict_handler="resolve")
@@ -31,7 +33,11 @@ def parse_run_args(argv: Sequence[str] | None, prog: str, description: str,
             parser.add_argument(f"--{flag}", nargs="?", const="true", default=None, help=f"sets {key}")
         else:
             parser.add_argument(f"--{flag}", default=None, help=f"sets {key}")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides such as optim.lr=1e-4")
+    if positional_overrides:
+        parser.add_argument("overrides", nargs="*", help="dotted overrides such as optim.lr=1e-4")
+    else:
+        parser.add_argument("--set", dest="overrides", action="append", default=[],
+                            metavar="SECTION.KEY=VALUE", help="dotted override (repeatable)")
     args = parser.parse_args(argv)
     overrides = [f"{key}={getattr(args, flag)}" for flag, key in flags.items() if getattr(args, flag) is not None]
     try:

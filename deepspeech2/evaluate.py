@@ -9,7 +9,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ from deepspeech2.metrics import (UtteranceResult, score_utterance, write_errs, w
                                  write_wer_summary)
 from deepspeech2.vocab import Vocab
 
-__all__ = ["EvalResult", "Evaluator", "build_decoder", "evaluate", "main"]
+__all__ = ["EvalResult", "Evaluator", "build_decoder", "write_reports", "set_name", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +61,19 @@ def build_decoder(eval_cfg: EvalConfig, vocab: Vocab) -> Callable:
 
 
 class Evaluator:
-    """Decodes a manifest with a network (``nn.Cell``) or any ``forward(features, lengths)``
-    returning time-major log-probs ``(T', N, C)`` and output lengths ``(N,)``."""
+    """Decodes every utterance of a manifest once with ``forward`` (see ``inference.AcousticModel``:
+    numpy features/lengths → batch-first log-probs ``(N, T', C)`` and output lengths)."""
 
-    def __init__(self, net, vocab: Vocab, cfg: Config, manifest: str | Path, decoder: Callable | None = None,
-                 with_loss: bool = True, graph: bool = True):
+    def __init__(self, forward: Callable, vocab: Vocab, cfg: Config, manifest: str | Path,
+                 decoder: Callable | None = None, with_loss: bool = True):
         import mindspore
         from deepspeech2.loss import CTCLoss
 
-        self.vocab, self.cfg, self.manifest = vocab, cfg, manifest
+        self.forward, self.vocab, self.cfg, self.manifest = forward, vocab, cfg, manifest
         self.utts, self.dropped = load_utterances(manifest, vocab, cfg, training=False)
         batches = make_batches(self.utts, cfg.data.eval_batch_size)
         self.source = BatchSource(self.utts, batches, vocab, cfg)
-        self.forward = mindspore.jit(net) if graph and isinstance(net, mindspore.nn.Cell) else net
-        self.loss_fn = CTCLoss(vocab.blank) if with_loss else None
+        self.loss_fn = mindspore.jit(CTCLoss(vocab.blank)) if with_loss else None
         self.decoder = decoder or build_decoder(EvalConfig(), vocab)
 
     def run(self, desc: str = "eval") -> EvalResult:
@@ -86,14 +85,14 @@ class Evaluator:
         batches = create_dataset(self.source, self.cfg.data).create_tuple_iterator(num_epochs=1, output_numpy=True)
         for features, lengths, targets, target_lengths, indices in tqdm(
                 batches, total=len(self.source), desc=desc, unit="batch", leave=False):
-            log_probs, out_lengths = self.forward(Tensor(features), Tensor(lengths))
-            out_np = out_lengths.asnumpy()
+            log_probs, out_lengths = self.forward(features, lengths)
             if self.loss_fn is not None and all(
-                    out_np[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]])) for r in range(len(indices))):
-                loss = self.loss_fn(log_probs, Tensor(targets), out_lengths, Tensor(target_lengths))
+                    out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]])) for r in range(len(indices))):
+                loss = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs, (1, 0, 2)))),
+                                    Tensor(targets), Tensor(out_lengths), Tensor(target_lengths))
                 loss_sum += float(loss.asnumpy()) * len(indices)
                 loss_count += len(indices)
-            hyps = self.decoder(np.transpose(log_probs.asnumpy(), (1, 0, 2)), out_np)
+            hyps = self.decoder(log_probs, out_lengths)
             for idx, hyp in zip(indices, hyps):
                 utt = self.utts[idx]
                 results[idx] = score_utterance(utt.utt_id, utt.transcript, hyp)
@@ -112,3 +111,63 @@ def write_reports(result: EvalResult, out_dir: str | Path, name: str) -> dict:
     summary = result.summary()
     (out_dir / f"summary-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def set_name(manifest: str | Path) -> str:
+    """``libri_test_clean_manifest.json`` → ``test_clean`` (the name used in output files)."""
+    stem = Path(manifest).stem
+    return stem.removeprefix("libri_").removesuffix("_manifest") or stem
+
+
+def evaluate(cfg: Config, model_path: str | Path) -> dict:
+    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest``; writes the reports."""
+    from deepspeech2.inference import load_acoustic_model
+
+    if not cfg.data.test_manifest:
+        raise ValueError("no manifest to evaluate: pass --manifest or set data.test_manifest")
+    model = load_acoustic_model(model_path, cfg)
+    cfg = replace(cfg, features=model.features)
+    evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest,
+                          build_decoder(cfg.eval, model.vocab))
+    name = set_name(cfg.data.test_manifest)
+    result = evaluator.run(desc=f"eval {name}")
+    out_dir = Path(cfg.eval.output_dir) if cfg.eval.output_dir else Path(model_path).parent / f"eval_{Path(model_path).stem}"
+    tag = name if cfg.eval.decoder == "greedy" else f"{name}-{cfg.eval.decoder}"
+    summary = write_reports(result, out_dir, tag)
+    summary.update(model=str(model_path), manifest=str(cfg.data.test_manifest), decoder=cfg.eval.decoder,
+                   dropped=dict(evaluator.dropped), output_dir=str(out_dir))
+    (out_dir / f"summary-{tag}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _extra_args() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--pretrain_ckpt", help="checkpoint to evaluate (ours or the zoo's)")
+    group.add_argument("--mindir", help="exported MINDIR to evaluate (its .json sidecar beside it)")
+    return parser
+
+
+EVAL_FLAGS = {"device_target": "train.device_target", "device_id": "train.device_id",
+              "manifest": "data.test_manifest", "decoder": "eval.decoder", "lm_path": "eval.lm_path",
+              "beam_width": "eval.beam_width", "lm_alpha": "eval.lm_alpha", "lm_beta": "eval.lm_beta",
+              "output_dir": "eval.output_dir", "batch_size": "data.eval_batch_size"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ds2-eval`` / the lab's ``eval.py``: prints ``Average WER x.xxx  Average CER y.yyy`` (percent)."""
+    from deepspeech2.cli import parse_run_args
+    from deepspeech2.logging_utils import setup_logging
+
+    cfg, args = parse_run_args(argv, "ds2-eval", "Evaluate WER/CER of a checkpoint or MINDIR.",
+                               EVAL_FLAGS, extra=_extra_args())
+    setup_logging()
+    try:
+        summary = evaluate(cfg, args.pretrain_ckpt or args.mindir)
+    except (ValueError, OSError) as err:
+        log.error("%s", err)
+        return 1
+    log.info("results written to %s", summary["output_dir"])
+    print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
+          f"({summary['utterances']} utterances, {summary['decoder']} decoding)")
+    return 0

@@ -91,7 +91,8 @@ class _Run:
         self.dev = None
         if cfg.data.val_manifest and cfg.train.eval_every_epoch:
             from deepspeech2.evaluate import Evaluator
-            self.dev = Evaluator(self.net, self.vocab, cfg, cfg.data.val_manifest)
+            from deepspeech2.inference import wrap_network
+            self.dev = Evaluator(wrap_network(self.net, self.graph), self.vocab, cfg, cfg.data.val_manifest)
 
     @property
     def is_main(self) -> bool:

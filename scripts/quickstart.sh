@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The main job, from a fresh clone: set up, synthesise a LibriSpeech-format corpus, prepare it,
+# train a small DeepSpeech2 on CPU, evaluate, export MINDIR, transcribe through the MINDIR.
+# Stages can be re-run and resumed (wenet style): --stage N --stop_stage M.
+set -euo pipefail
+
+usage="Usage: bash scripts/quickstart.sh [--stage N] [--stop_stage M]
+  stages: 1 set-up  2 synthesise corpus  3 prepare manifests  4 train  5 evaluate
+          6 export MINDIR + transcribe  7 results table
+  env: TRAIN_HOURS (synthetic train-clean-100 hours, default 1.5), EVAL_HOURS (each eval split, default 0.1),
+       CONFIG (default configs/lab_small.yaml), DATA (default <repo>/data), EXP (default <repo>/exp/lab_small)"
+stage=1
+stop_stage=7
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage="$2"; shift 2 ;;
+    --stop_stage) stop_stage="$2"; shift 2 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "ERROR: unknown argument $1" >&2; echo "$usage" >&2; exit 2 ;;
+  esac
+done
+[[ "$stage$stop_stage" =~ ^[0-9]+$ ]] || { echo "ERROR: stages must be numbers" >&2; exit 2; }
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib.sh
+source "$REPO_ROOT/scripts/lib.sh"
+cd "$REPO_ROOT"
+DATA="$(abspath "${DATA:-$REPO_ROOT/data}")"
+EXP="$(abspath "${EXP:-$REPO_ROOT/exp/lab_small}")"
+CONFIG="$(abspath "${CONFIG:-$REPO_ROOT/configs/lab_small.yaml}")"
+TRAIN_HOURS="${TRAIN_HOURS:-1.5}"
+EVAL_HOURS="${EVAL_HOURS:-0.1}"
+PREPARED="$DATA/LibriSpeech_dataset"
+LOG="$EXP/quickstart.log"
+TIMES="$EXP/stage_times.tsv"
+mkdir -p "$EXP"
+
+stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+timed() {  # timed NAME CMD...: run a stage, append its wall time to stage_times.tsv
+  local name="$1" t0; shift; t0=$(date +%s)
+  run_logged "$LOG" "$@"
+  printf '%s\t%s\n' "$name" "$(( $(date +%s) - t0 ))" >> "$TIMES"
+}
+overrides=(data.train_manifest="$PREPARED/libri_train_manifest.json"
+           data.val_manifest="$PREPARED/libri_val_manifest.json"
+           train.output_dir="$EXP")
+CKPT="$EXP/checkpoints/best.ckpt"
+
+if stage_on 1; then
+  echo "== stage 1: environment ready ($VIRTUAL_ENV)"
+fi
+if stage_on 2; then
+  echo "== stage 2: synthesise the offline LibriSpeech-format corpus"
+  timed corpus ds2-make-corpus --out "$DATA/corpus" --seed 0 \
+    --split "train-clean-100:$TRAIN_HOURS" --split "dev-clean:$EVAL_HOURS" \
+    --split "test-clean:$EVAL_HOURS" --split "test-other:$EVAL_HOURS"
+fi
+if stage_on 3; then
+  echo "== stage 3: prepare wav/txt and JSON + CSV manifests"
+  timed prepare ds2-prepare-librispeech --target-dir "$PREPARED" --tarball-dir "$DATA/corpus" --num-workers 2
+fi
+if stage_on 4; then
+  echo "== stage 4: train ($CONFIG)"
+  t0=$(date +%s)
+  CONFIG="$CONFIG" LOG="$LOG" bash "$REPO_ROOT/scripts/run_standalone_train_cpu.sh" "" "${overrides[@]}"
+  printf 'train\t%s\n' "$(( $(date +%s) - t0 ))" >> "$TIMES"
+  python -m deepspeech2.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
+fi
+if stage_on 5; then
+  echo "== stage 5: evaluate test-clean and test-other (greedy, and beam search with a 3-gram LM)"
+  require_file "$CKPT" "trained checkpoint (run stage 4)"
+  timed lm ds2-build-lm --manifest "$PREPARED/libri_train_manifest.json" --order 3 --out "$EXP/lm.arpa"
+  for set in test_clean test_other; do
+    timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
+      data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
+    timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
+      data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
+      eval.decoder=beam eval.lm_path="$EXP/lm.arpa"
+  done
+fi
+if stage_on 6; then
+  echo "== stage 6: export MINDIR and transcribe test files through it"
+  require_file "$CKPT" "trained checkpoint (run stage 4)"
+  timed export python export.py --pre_trained_model_path "$CKPT" --file_name "$EXP/deepspeech2"
+  mapfile -t files < <(find "$PREPARED/test_clean/wav" -name '*.wav' | sort | head -n 3)
+  timed transcribe ds2-transcribe --model "$EXP/deepspeech2.mindir" "${files[@]}"
+fi
+if stage_on 7; then
+  echo "== stage 7: results"
+  python -m deepspeech2.results --exp "$EXP" --prepared "$PREPARED"
+fi
