@@ -1,0 +1,212 @@
+"""``ds2-bench``: speed and memory figures (medians; the machines are noisy).
+
+  ds2-bench gemm                        fp32 GEMM peak of this machine (numpy matmul)
+  ds2-bench train-step --config C ...   s/step, audio-s/s, GFLOP/s, % of GEMM peak, peak RSS, epoch hours
+  ds2-bench infer --config C ...        real-time factor of a checkpoint network vs its MINDIR export
+  ds2-bench data --manifest M ...       feature pipeline alone: utterances/s and audio-s/s per worker count
+Each prints a table line and, with --json FILE, appends one JSON record per measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["gemm_peak_gflops", "peak_rss_gb", "epoch_hours", "main", "TRAIN_CLEAN_100_HOURS"]
+
+TRAIN_CLEAN_100_HOURS = 100.6      # audio in one train-clean-100 epoch
+CHARS_PER_SECOND = 15              # synthetic targets: LibriSpeech reads ~15 characters per second
+TRAIN_FLOPS_PER_FORWARD = 3.0      # forward + backward ≈ 3 × forward
+GEMM_SIZE = 2048
+
+
+def gemm_peak_gflops(repeats: int = 5, size: int = GEMM_SIZE) -> float:
+    """Median fp32 GFLOP/s of an n×n matmul (BLAS, all cores) — the practical compute ceiling."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    b = a.T.copy()
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process (GB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def epoch_hours(audio_s_per_s: float, epoch_audio_hours: float = TRAIN_CLEAN_100_HOURS) -> float:
+    """Wall hours for one epoch at this throughput."""
+    return epoch_audio_hours / audio_s_per_s if audio_s_per_s > 0 else float("inf")
+
+
+def _emit(record: dict, json_path: str | None) -> None:
+    print(json.dumps(record), flush=True)
+    if json_path:
+        with open(json_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def _synthetic_batch(cfg, batch: int, seconds: float, pad_to: int, vocab_size: int, blank: int, seed: int = 0):
+    """Random features/targets of real shapes: compute cost does not depend on the values."""
+    from deepspeech2.features import num_frames, num_freq_bins
+    from deepspeech2.model import output_lengths
+
+    rng = np.random.default_rng(seed)
+    frames = num_frames(int(seconds * cfg.features.sample_rate), cfg.features)
+    t_pad = max(frames, pad_to)
+    feats = rng.standard_normal((batch, 1, num_freq_bins(cfg.features), t_pad)).astype(np.float32)
+    feats[..., frames:] = 0
+    lengths = np.full(batch, frames, np.int32)
+    n_target = min(int(seconds * CHARS_PER_SECOND), int(output_lengths(frames, cfg.model)) // 2)
+    choices = [i for i in range(vocab_size) if i != blank]
+    targets = rng.choice(choices, size=(batch, n_target)).astype(np.int32)
+    return feats, lengths, targets, np.full(batch, n_target, np.int32)
+
+
+def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, pad_to: int) -> dict:
+    """Time ``steps`` training steps after ``warmup`` (compilation) steps on one batch shape."""
+    from mindspore import Tensor
+
+    from deepspeech2.build import build_network, build_optimizer, build_vocab
+    from deepspeech2.device import init_device, use_graph_mode
+    from deepspeech2.loss import CTCLoss
+    from deepspeech2.model import analytic_flops
+    from deepspeech2.train_step import make_train_step
+
+    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    vocab = build_vocab(cfg)
+    net = build_network(cfg, vocab)
+    optimizer = build_optimizer(net, cfg)
+    net.set_train(True)
+    step, _ = make_train_step(net, CTCLoss(vocab.blank), optimizer, cfg, None, use_graph_mode(cfg.train.mode))
+    arrays = _synthetic_batch(cfg, batch, seconds, pad_to, len(vocab), vocab.blank)
+    inputs = [Tensor(a) for a in arrays]
+    t_first = time.perf_counter()
+    for _ in range(max(1, warmup)):
+        float(step(*inputs)[0].asnumpy())
+    first = time.perf_counter() - t_first
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        float(step(*inputs)[0].asnumpy())
+        times.append(time.perf_counter() - t0)
+    s_step = statistics.median(times)
+    t_pad = arrays[0].shape[-1]
+    flops = TRAIN_FLOPS_PER_FORWARD * analytic_flops(cfg.model, cfg.features, t_pad, batch)
+    audio_rate = batch * seconds / s_step
+    return {"s_per_step": s_step, "step_times": times, "warmup_s": first, "audio_s_per_s": audio_rate,
+            "gflops": flops / s_step / 1e9, "epoch_hours": epoch_hours(audio_rate), "peak_rss_gb": peak_rss_gb(),
+            "padded_frames": t_pad}
+
+
+def bench_infer(cfg, batch: int, seconds: float, repeats: int, mindir: str | None) -> dict:
+    """Median forward time of the checkpoint network (GRAPH) and, if given, of its MINDIR."""
+    from deepspeech2.build import build_network, build_vocab
+    from deepspeech2.device import init_device
+    from deepspeech2.inference import _load_mindir, wrap_network
+
+    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    vocab = build_vocab(cfg)
+    forwards = {"checkpoint": wrap_network(build_network(cfg, vocab))}
+    if mindir:
+        forwards["mindir"] = _load_mindir(Path(mindir)).forward
+    feats, lengths, _, _ = _synthetic_batch(cfg, batch, seconds, 0, len(vocab), vocab.blank)
+    record = {}
+    for name, forward in forwards.items():
+        forward(feats, lengths)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward(feats, lengths)
+            times.append(time.perf_counter() - t0)
+        s = statistics.median(times)
+        record[name] = {"s_per_batch": s, "rtf": s / (batch * seconds), "audio_s_per_s": batch * seconds / s}
+    record["peak_rss_gb"] = peak_rss_gb()
+    return record
+
+
+def bench_data(cfg, manifest: str, workers: int, batches: int) -> dict:
+    """Throughput of the feature pipeline alone (no model) with ``workers`` workers."""
+    from dataclasses import replace
+
+    from deepspeech2.build import build_vocab
+    from deepspeech2.dataset import BatchSource, create_dataset, load_utterances, make_batches
+
+    cfg = replace(cfg, data=replace(cfg.data, num_workers=workers, feature_cache_dir=""))
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(manifest, vocab, cfg, training=True)
+    plan = make_batches(utts, cfg.data.batch_size)
+    schedule = [plan[i % len(plan)] for i in range(batches + 1)]
+    iterator = create_dataset(BatchSource(utts, schedule, vocab, cfg), cfg.data).create_tuple_iterator(
+        num_epochs=1, output_numpy=True)
+    next(iterator)  # start-up (worker launch) is not counted
+    t0, n_utts, audio = time.perf_counter(), 0, 0.0
+    for *_, indices in iterator:
+        n_utts += len(indices)
+        audio += sum(utts[i].duration for i in indices)
+    wall = time.perf_counter() - t0
+    return {"workers": workers, "processes": cfg.data.python_multiprocessing, "utts_per_s": n_utts / wall,
+            "audio_s_per_s": audio / wall, "batches": batches}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ds2-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("gemm", help="fp32 GEMM peak").add_argument("--json")
+    for name in ("train-step", "infer", "data"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", help="YAML config")
+        p.add_argument("--json", help="append JSON records here")
+        p.add_argument("--label", default="", help="name of this setting in the records")
+        p.add_argument("--batch", type=int, default=8)
+        p.add_argument("--seconds", type=float, default=10.0, help="utterance length of the synthetic batch")
+        p.add_argument("overrides", nargs="*", help="dotted config overrides")
+    sub.choices["train-step"].add_argument("--steps", type=int, default=3, help="timed steps (median)")
+    sub.choices["train-step"].add_argument("--warmup", type=int, default=1, help="untimed steps (compile)")
+    sub.choices["train-step"].add_argument("--pad-to", type=int, default=0,
+                                           help="pad to this many frames (the zoo: 1250); 0 = the batch's own length")
+    sub.choices["infer"].add_argument("--repeats", type=int, default=3)
+    sub.choices["infer"].add_argument("--mindir", help="exported MINDIR of the same config to compare")
+    sub.choices["data"].add_argument("--manifest", required=True)
+    sub.choices["data"].add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    sub.choices["data"].add_argument("--batches", type=int, default=20)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deepspeech2.config import load_config
+    from deepspeech2.logging_utils import setup_logging
+
+    args = _parser().parse_args(argv)
+    setup_logging()
+    if args.command == "gemm":
+        _emit({"bench": "gemm", "gflops": gemm_peak_gflops()}, args.json)
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    base = {"bench": args.command, "label": args.label, "batch": args.batch, "seconds": args.seconds,
+            "mode": cfg.train.mode, "amp_level": cfg.train.amp_level, "threads": cfg.train.cpu_threads,
+            "model": f"{cfg.model.rnn_type} {cfg.model.num_layers}x{cfg.model.hidden_size}"}
+    if args.command == "train-step":
+        result = bench_train_step(cfg, args.batch, args.seconds, args.steps, args.warmup, args.pad_to)
+        _emit({**base, "pad_to": args.pad_to, **result}, args.json)
+    elif args.command == "infer":
+        _emit({**base, **bench_infer(cfg, args.batch, args.seconds, args.repeats, args.mindir)}, args.json)
+    else:
+        for workers in (int(w) for w in args.workers.split(",")):
+            _emit({**base, **bench_data(cfg, args.manifest, workers, args.batches)}, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
