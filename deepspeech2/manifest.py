@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -96,9 +96,11 @@ def read_csv_manifest(path: str | Path) -> list[Sample]:
         if not line.strip():
             continue
         fields = line.split(",")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            raise ManifestError(f"{path}: line {lineno}: expected 'wav_path,transcript_path' "
-                                f"(2 non-empty fields), got {len(fields)} field(s): {line!r}")
+        if len(fields) != 2:
+            raise ManifestError(f"{path}: line {lineno}: expected 2 comma-separated fields "
+                                f"'wav_path,transcript_path', got {len(fields)}: {line!r}")
+        if not fields[0].strip() or not fields[1].strip():
+            raise ManifestError(f"{path}: line {lineno}: empty wav or transcript path: {line!r}")
         out.append(Sample(_absolute(fields[0].strip(), base), _absolute(fields[1].strip(), base)))
     return out
 
@@ -106,16 +108,15 @@ def read_csv_manifest(path: str | Path) -> list[Sample]:
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="") as fh:  # "x": the usual umask-based mode
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _relative_posix(path: Path, root: Path) -> str:
