@@ -1,10 +1,44 @@
+"""Shared fixtures: a tiny synthetic LibriSpeech corpus, prepared once per test session."""
+from __future__ import annotations
+
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_SPLITS = {"train-clean-100": 0.02, "dev-clean": 0.006, "test-clean": 0.006}
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def prepared_corpus(tmp_path_factory) -> Path:
+    """Synthesised (espeak-ng/flite) LibriSpeech tarballs → ds2-prepare-librispeech output dir."""
+    if not (shutil.which("espeak-ng") and shutil.which("flite")):
+        pytest.skip("espeak-ng/flite not installed (bash scripts/run_tests.sh installs them)")
+    from data_prep.corpus.make_corpus import make_corpus
+    from data_prep.librispeech import prepare_librispeech
+
+    root = tmp_path_factory.mktemp("corpus")
+    make_corpus(root / "tarballs", TINY_SPLITS, seed=0, jobs=2)
+    prepare_librispeech(root / "prepared", root / "tarballs", min_duration=0.0, max_duration=0.0, num_workers=2)
+    return root / "prepared"
+
+
+@pytest.fixture()
+def tiny_config(prepared_corpus, tmp_path):
+    """A config with a very small model on the tiny corpus, writing into tmp_path."""
+    from deepspeech2.config import load_config
+
+    return load_config(None, [
+        f"data.train_manifest={prepared_corpus / 'libri_train_manifest.json'}",
+        f"data.val_manifest={prepared_corpus / 'libri_val_manifest.json'}",
+        f"data.test_manifest={prepared_corpus / 'libri_test_clean_manifest.csv'}",
+        "data.batch_size=2", "data.eval_batch_size=3", "data.num_workers=1", "data.bucket_frames=50",
+        "model.conv_channels=4", "model.hidden_size=32", "model.num_layers=2",
+        "optim.lr=2e-3", "optim.warmup_steps=0", "train.cpu_threads=2", "train.log_interval=1",
+        f"train.output_dir={tmp_path / 'run'}", "train.epochs=1"])
