@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["RObject", "read_lazyload_db", "unserialize"]
 
 # SEXP type codes (R Internals, "Serialization formats").
-NILSXP, SYMSXP, LISTSXP, CHARSXP = 0, 1, 2, 9
+SYMSXP, LISTSXP, CHARSXP = 1, 2, 9
 LGLSXP, INTSXP, REALSXP, STRSXP, VECSXP, RAWSXP = 10, 13, 14, 16, 19, 24
 LANGSXP, EXPRSXP = 6, 20
 # Pseudo-types used only inside a serialisation stream.
@@ -119,9 +119,7 @@ class _XdrReader:
     def _vector(self, sexp_type: int) -> Any:
         """Decode the body of an atomic vector or list of the given type."""
         size = self.length()
-        if sexp_type == STRSXP:
-            return [self.item() for _ in range(size)]
-        if sexp_type in VECTOR_TYPES:
+        if sexp_type == STRSXP or sexp_type in VECTOR_TYPES:
             return [self.item() for _ in range(size)]
         if sexp_type in (LGLSXP, INTSXP):
             return list(struct.unpack(f">{size}i", self.take(4 * size)))

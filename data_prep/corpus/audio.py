@@ -1,0 +1,128 @@
+"""Pure signal functions that turn raw TTS output into LibriSpeech-like 16 kHz recordings.
+
+Signals are float arrays of shape (T,) in [-1, 1] unless stated otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+__all__ = [
+    "NOISE_COLOURS",
+    "SAMPLE_RATE",
+    "RenderSettings",
+    "coloured_noise",
+    "encode_flac",
+    "finish_recording",
+    "resample",
+    "trim_silence",
+]
+
+SAMPLE_RATE = 16_000
+RESAMPLE_QUALITY = "HQ"
+TRIM_THRESHOLD = 1e-3                 # |x| below this at the ends counts as TTS silence
+LEAD_SILENCE_RANGE = (0.15, 0.6)      # seconds of silence added before the speech
+TRAIL_SILENCE_RANGE = (0.15, 0.7)     # ... and after it
+MEAN_PADDING_SECONDS = (sum(LEAD_SILENCE_RANGE) + sum(TRAIL_SILENCE_RANGE)) / 2
+PEAK_RANGE = (0.25, 0.9)              # final peak amplitude (about -12 to -1 dBFS)
+NOISE_FLOOR_DBFS_RANGE = (-75.0, -60.0)  # RMS of the faint floor every recording gets
+OTHER_SNR_DB_RANGE = (5.0, 20.0)      # "*-other" splits: speech-to-noise ratio
+NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope: power ~ 1/f^a
+INT16_SCALE = 32767
+ACTIVE_SPEECH_THRESHOLD = 0.02        # of the peak: samples counted as speech for the SNR
+DB_PER_AMPLITUDE_DECADE = 20.0
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Random per-utterance choices, drawn from the utterance's own RNG stream."""
+
+    lead_seconds: float
+    trail_seconds: float
+    peak: float
+    floor_dbfs: float
+    floor_colour: str
+    snr_db: float | None       # None: clean recording
+    noise_colour: str
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, noisy: bool) -> RenderSettings:
+        """Draw settings; ``noisy`` adds coloured noise at an SNR in OTHER_SNR_DB_RANGE."""
+        colours = list(NOISE_COLOURS)
+        return cls(
+            lead_seconds=float(rng.uniform(*LEAD_SILENCE_RANGE)),
+            trail_seconds=float(rng.uniform(*TRAIL_SILENCE_RANGE)),
+            peak=float(rng.uniform(*PEAK_RANGE)),
+            floor_dbfs=float(rng.uniform(*NOISE_FLOOR_DBFS_RANGE)),
+            floor_colour=colours[int(rng.integers(len(colours)))],
+            snr_db=float(rng.uniform(*OTHER_SNR_DB_RANGE)) if noisy else None,
+            noise_colour=colours[int(rng.integers(len(colours)))],
+        )
+
+
+def resample(signal: np.ndarray, rate: int, warp: float = 1.0) -> np.ndarray:
+    """Resample (T,) at ``rate`` to SAMPLE_RATE, treating it as recorded at ``rate * warp``.
+
+    A warp above 1 makes the voice higher and faster (like a tape played fast).
+    """
+    source_rate = rate * warp
+    if source_rate == SAMPLE_RATE:
+        return signal.astype(np.float64)
+    return soxr.resample(signal.astype(np.float64), source_rate, SAMPLE_RATE, RESAMPLE_QUALITY)
+
+
+def trim_silence(signal: np.ndarray, threshold: float = TRIM_THRESHOLD) -> np.ndarray:
+    """Drop the leading and trailing samples whose magnitude stays below ``threshold``."""
+    loud = np.flatnonzero(np.abs(signal) >= threshold)
+    if loud.size == 0:
+        raise ValueError("the synthesised signal is silent")
+    return signal[loud[0]:loud[-1] + 1]
+
+
+def coloured_noise(length: int, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS noise of shape (length,) with power spectrum ~ 1/f^a (white, pink, brown)."""
+    if colour not in NOISE_COLOURS:
+        raise ValueError(f"unknown noise colour {colour!r}; expected one of {list(NOISE_COLOURS)}")
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.fft.rfftfreq(length)
+    frequencies[0] = frequencies[1] if length > 1 else 1.0   # no infinite DC gain
+    spectrum *= frequencies ** (-NOISE_COLOURS[colour] / 2)
+    noise = np.fft.irfft(spectrum, n=length)
+    noise -= noise.mean()
+    rms = np.sqrt(np.mean(noise ** 2))
+    return noise / rms if rms > 0 else noise
+
+
+def _db_to_amplitude(decibels: float) -> float:
+    """Amplitude ratio of a level in dB."""
+    return float(10 ** (decibels / DB_PER_AMPLITUDE_DECADE))
+
+
+def finish_recording(speech: np.ndarray, settings: RenderSettings,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Pad, add noise and level a trimmed 16 kHz speech signal; return int16 samples (T',)."""
+    speech = speech / np.max(np.abs(speech))
+    lead = round(settings.lead_seconds * SAMPLE_RATE)
+    trail = round(settings.trail_seconds * SAMPLE_RATE)
+    mix = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
+    if settings.snr_db is not None:
+        active = speech[np.abs(speech) >= ACTIVE_SPEECH_THRESHOLD]
+        speech_rms = np.sqrt(np.mean(active ** 2))
+        noise_rms = speech_rms / _db_to_amplitude(settings.snr_db)
+        mix += noise_rms * coloured_noise(mix.size, settings.noise_colour, rng)
+    mix *= settings.peak / np.max(np.abs(mix))
+    floor = _db_to_amplitude(settings.floor_dbfs)
+    mix += floor * coloured_noise(mix.size, settings.floor_colour, rng)
+    return np.round(np.clip(mix, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
+
+
+def encode_flac(samples: np.ndarray) -> bytes:
+    """FLAC bytes (16 kHz, mono, 16-bit) of int16 samples (T,); deterministic for equal input."""
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
