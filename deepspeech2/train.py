@@ -37,7 +37,7 @@ class _RunStatus:
     stop_signal: int = 0
     nonfinite_total: int = 0
     nonfinite_in_row: int = 0
-    best_metric: float = math.inf
+    best_metric: tuple = (math.inf, math.inf)   # (dev WER, dev loss): lower is better
     history: list = field(default_factory=list)
 
 
@@ -131,12 +131,19 @@ def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) 
     if run.is_main:
         _write_metrics(metrics_file, {"type": "epoch", "step": step, **metrics})
     path = run.save(f"epoch_{epoch}", step, status, metrics)
-    key = metrics.get("wer", metrics.get("loss"))
-    if path is not None and key is not None and key < status.best_metric:
+    key = _dev_key(metrics)
+    if path is not None and key < status.best_metric:
         status.best_metric = key
         ckpt_io.copy_checkpoint(path, run.ckpt_dir / "best.ckpt")
-        log.info("new best on dev (%s = %.4f): %s", "wer" if "wer" in metrics else "loss", key,
-                 run.ckpt_dir / "best.ckpt")
+        log.info("new best on dev (WER %.4f, loss %.4f): %s", *key, run.ckpt_dir / "best.ckpt")
+
+
+def _dev_key(metrics: dict) -> tuple:
+    """Best-checkpoint order: dev WER, then dev loss (early epochs often tie at WER 1.0).
+    Without a dev set every epoch counts as better, so best = latest."""
+    if "wer" not in metrics and "loss" not in metrics:
+        return (-math.inf, -metrics.get("epoch", 0))
+    return (metrics.get("wer", math.inf), metrics.get("loss", math.inf))
 
 
 def _resume(run: _Run, status: _RunStatus) -> int:
@@ -151,8 +158,7 @@ def _resume(run: _Run, status: _RunStatus) -> int:
     status.nonfinite_total = int(meta.get("nonfinite_steps", 0))
     best = ckpt_io.read_sidecar(run.ckpt_dir / "best.ckpt")
     if best:
-        metrics = best.get("metrics", {})
-        status.best_metric = metrics.get("wer", metrics.get("loss", math.inf))
+        status.best_metric = _dev_key(best.get("metrics", {}))
     log.info("resumed from %s at step %d", path, meta["step"])
     return int(meta["step"])
 
@@ -236,7 +242,7 @@ def train(cfg: Config) -> dict:
     if reached == run.total_steps and reached % run.steps_per_epoch != 0 and reached > start:
         run.save(f"step_{reached}", reached, status, {"final": True})
     summary = {"steps": reached, "total_steps": run.total_steps, "wall_time_s": time.time() - t0,
-               "nonfinite_steps": status.nonfinite_total, "best_dev": status.best_metric,
+               "nonfinite_steps": status.nonfinite_total, "best_dev_wer_loss": list(status.best_metric),
                "checkpoint_dir": str(run.ckpt_dir), "interrupted_by_signal": status.stop_signal}
     log.info("training finished: %s", summary)
     return summary

@@ -12,13 +12,21 @@ from mindspore import nn, ops
 from deepspeech2.amp import make_loss_scaler
 from deepspeech2.config import Config
 
-__all__ = ["global_norm", "make_train_step"]
+__all__ = ["global_norm", "clip_by_norm", "make_train_step"]
+
+NORM_EPS = 1e-6  # keeps the clip factor finite for an all-zero gradient
 
 
 def global_norm(grads: tuple) -> mindspore.Tensor:
     """L2 norm over all gradient tensors (float32 scalar)."""
     squares = [ops.reduce_sum(ops.square(g.astype(mindspore.float32))) for g in grads]
     return ops.sqrt(ops.addn(squares))
+
+
+def clip_by_norm(grads: tuple, norm: mindspore.Tensor, max_norm: float) -> tuple:
+    """Scale all gradients by ``min(1, max_norm / norm)`` (global-norm clipping, norm given)."""
+    factor = ops.minimum(ops.ones_like(norm), max_norm / (norm + NORM_EPS))
+    return tuple([g * factor.astype(g.dtype) for g in grads])
 
 
 def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg: Config,
@@ -49,7 +57,7 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
         scaler.adjust(finite)
         norm = global_norm(grads)
         if max_norm > 0:
-            grads = ops.clip_by_global_norm(grads, max_norm, norm)
+            grads = clip_by_norm(grads, norm, max_norm)
         if finite:
             loss = ops.depend(loss, optimizer(grads))
         return loss, norm, finite

@@ -42,3 +42,21 @@ def tiny_config(prepared_corpus, tmp_path):
         "model.conv_channels=4", "model.hidden_size=32", "model.num_layers=2",
         "optim.lr=2e-3", "optim.warmup_steps=0", "train.cpu_threads=2", "train.log_interval=1",
         f"train.output_dir={tmp_path / 'run'}", "train.epochs=1"])
+
+
+@pytest.fixture()
+def tiny_checkpoint(tiny_config, tmp_path):
+    """A randomly initialised tiny network saved as a training checkpoint with its sidecar YAML."""
+    import dataclasses
+
+    from deepspeech2.amp import make_loss_scaler
+    from deepspeech2.build import build_network, build_optimizer, build_vocab
+    from deepspeech2.checkpoint import save_training_checkpoint
+    from deepspeech2.device import init_device
+
+    init_device("CPU", 0, tiny_config.train.cpu_threads)
+    vocab = build_vocab(tiny_config)
+    net = build_network(tiny_config, vocab)
+    meta = {"step": 0, "epoch": 0, "metrics": {}, "config": dataclasses.asdict(tiny_config)}
+    return save_training_checkpoint(tmp_path / "ckpt" / "tiny.ckpt", net, build_optimizer(net, tiny_config),
+                                    make_loss_scaler(tiny_config.train), meta)

@@ -1,0 +1,43 @@
+"""Export: MINDIR with dynamic batch and time equals the checkpoint network; clear errors otherwise."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from deepspeech2.export import ExportError, export_model
+from deepspeech2.inference import load_acoustic_model
+
+
+def test_mindir_matches_checkpoint_at_several_shapes(tiny_config, tiny_checkpoint, tmp_path):
+    cfg = dataclasses.replace(tiny_config, export=dataclasses.replace(tiny_config.export, file_name=str(tmp_path / "m")))
+    path = export_model(cfg, tiny_checkpoint)
+    assert path.suffix == ".mindir" and path.is_file()
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["blank"] == 28 and meta["features"]["window"] == "hamming" and len(meta["labels"]) == 29
+    ckpt_model, mindir_model = load_acoustic_model(tiny_checkpoint, cfg), load_acoustic_model(path, cfg)
+    rng = np.random.default_rng(0)
+    for n, t in ((1, 120), (3, 257)):
+        feats = rng.standard_normal((n, 1, 161, t)).astype(np.float32)
+        lengths = np.array([t - 7 * i for i in range(n)], np.int32)
+        a, la = ckpt_model.forward(feats, lengths)
+        b, lb = mindir_model.forward(feats, lengths)
+        np.testing.assert_array_equal(la, lb)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_probs_output(tiny_config, tiny_checkpoint, tmp_path):
+    cfg = dataclasses.replace(tiny_config, export=dataclasses.replace(
+        tiny_config.export, file_name=str(tmp_path / "p"), output="probs"))
+    model = load_acoustic_model(export_model(cfg, tiny_checkpoint), cfg)
+    log_probs, _ = model.forward(np.ones((1, 1, 161, 50), np.float32), np.array([50], np.int32))
+    np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt, match", [("ONNX", "wrong pad order"), ("AIR", "Ascend"), ("TFLITE", "unknown")])
+def test_unsupported_formats_fail_clearly(tiny_config, tiny_checkpoint, fmt, match):
+    cfg = dataclasses.replace(tiny_config, export=dataclasses.replace(tiny_config.export, file_format=fmt))
+    with pytest.raises(ExportError, match=match):
+        export_model(cfg, tiny_checkpoint)
