@@ -24,7 +24,7 @@ setup(
         "psutil>=5.9",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7", "jiwer>=3"], "baseline": ["pocketsphinx>=5"]},
+    extras_require={"test": ["pytest>=7", "jiwer>=3", "pocketsphinx>=5"], "baseline": ["pocketsphinx>=5"]},
     entry_points={
         "console_scripts": [
             "ds2-make-corpus = data_prep.corpus.make_corpus:main",
