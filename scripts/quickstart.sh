@@ -77,6 +77,9 @@ if stage_on 5; then
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
       eval.decoder=beam eval.lm_path="$EXP/lm.arpa"
   done
+  echo "== stage 5b: independent baseline: pocketsphinx on the same test-clean audio"
+  timed baseline python -m deepspeech2.baseline --manifest "$PREPARED/libri_test_clean_manifest.json" \
+    --out "$EXP/baseline/pocketsphinx.json" --set test_clean
 fi
 if stage_on 6; then
   echo "== stage 6: export MINDIR and transcribe test files through it"

@@ -1,0 +1,108 @@
+"""Fill ``report/template.md`` with numbers and figures from real runs → ``report/README.md``.
+
+``python -m deepspeech2.report --exp exp/lab_small --speedup exp/speedup --data data --out report``
+Every number in the report comes from files these runs wrote; missing runs are marked as such.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+from string import Template
+
+from deepspeech2.results import collect_results
+
+__all__ = ["gather", "main"]
+MISSING = "（未运行：请先执行对应脚本）"
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _corpus_table(data: Path) -> str:
+    gen = _read_json(data / "corpus" / "generation_report.json")
+    prep = _read_json(data / "LibriSpeech_dataset" / "prepare_summary.json")
+    if not gen:
+        return MISSING
+    lines = ["| 子集 | 小时 | 句数 | 说话人 | 时长中位数 (s) |", "|---|---|---|---|---|"]
+    for name, s in gen.get("splits", {}).items():
+        dur = s.get("duration_seconds", {})
+        lines.append(f"| {name} | {s.get('hours', 0):.2f} | {s.get('utterances', '-')} | {s.get('speakers', '-')} | "
+                     f"{dur.get('median', float('nan')):.1f} |")
+    run = gen.get("this_run", {})
+    extra = [f"\n\n合成：{run.get('audio_hours', float('nan')):.2f} 小时音频，墙钟 {run.get('wall_seconds', float('nan')):.0f} 秒，"
+             f"{run.get('audio_hours_per_wall_minute', float('nan')):.2f} 小时音频/分钟，"
+             f"每小时音频 {run.get('cpu_seconds_per_audio_hour', float('nan')):.0f} CPU 秒。"]
+    if prep:
+        extra.append(f"预处理（FLAC→WAV、清单）：{prep['files']} 个文件，{prep['audio_hours']:.2f} 小时，"
+                     f"{prep['wall_time_s']:.1f} 秒（{prep['files_per_s']:.0f} 文件/秒，"
+                     f"{prep['audio_hours_per_min']:.1f} 小时音频/分钟）。")
+    return "\n".join(lines) + "\n".join(extra)
+
+
+def _train_summary(exp: Path) -> str:
+    metrics = exp / "metrics.jsonl"
+    if not metrics.is_file():
+        return MISSING
+    from deepspeech2.plots import read_metrics
+    steps, epochs = read_metrics(metrics)
+    rate = sorted(r["audio_s_per_s"] for r in steps)[len(steps) // 2]
+    lines = [f"- 训练步数 {steps[-1]['step']}，首步损失 {steps[0]['loss']:.1f}，末步损失 {steps[-1]['loss']:.2f}；"
+             f"吞吐中位数 {rate:.1f} 音频秒/秒。"]
+    for r in epochs:
+        if "wer" in r:
+            lines.append(f"- 第 {r['epoch'] + 1} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
+                         f"WER {100 * r['wer']:.2f}%，CER {100 * r['cer']:.2f}%")
+    return "\n".join(lines)
+
+
+def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str]:
+    """Template values: tables as Markdown, figures copied into ``figures``."""
+    from deepspeech2.results import format_table
+
+    figures.mkdir(parents=True, exist_ok=True)
+    values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp)}
+    results = collect_results(exp)
+    values["results_table"] = format_table(results) if results["evals"] else MISSING
+    for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png")):
+        if src.is_file():
+            shutil.copyfile(src, figures / name)
+    values["speedup_table"] = (speedup / "speedup.md").read_text(encoding="utf-8") if (speedup / "speedup.md").is_file() else MISSING
+    check = _read_json(exp / "mindir_check.json")
+    values["mindir_check"] = (f"MINDIR 与检查点在 {check['utterances']} 条测试句上的识别结果"
+                              f"{'完全一致' if check['identical'] else '不一致'}。") if check else MISSING
+    try:
+        import mindspore
+        ms_version = mindspore.__version__
+    except ImportError:
+        ms_version = "?"
+    values["environment"] = (f"CPU：{platform.processor() or platform.machine()}，{_cores()} 核；Python {platform.python_version()}；"
+                             f"MindSpore {ms_version}；无 GPU/Ascend。")
+    return values
+
+
+def _cores() -> int:
+    import os
+    return os.cpu_count() or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepspeech2.report", description=__doc__)
+    parser.add_argument("--exp", required=True)
+    parser.add_argument("--speedup", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True, help="report directory holding template.md")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    values = gather(Path(args.exp), Path(args.speedup), Path(args.data), out / "figures")
+    text = Template((out / "template.md").read_text(encoding="utf-8")).safe_substitute(values)
+    (out / "README.md").write_text(text, encoding="utf-8")
+    print(out / "README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
