@@ -70,6 +70,8 @@ class _Run:
             raise TrainingError("data.train_manifest is not set")
         init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
         self.rank, self.world, reducer_factory = distributed.init(cfg.train.is_distributed)
+        if self.rank != 0:
+            setup_logging(None, level=logging.WARNING)      # rank 0 logs; the others only warn
         self.out = Path(cfg.train.output_dir)
         self.ckpt_dir = self.out / ckpt_io.CHECKPOINT_DIR
         self.vocab = build_vocab(cfg)
@@ -224,6 +226,17 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
     return run.total_steps
 
 
+def _write_weight_digest(run: _Run) -> None:
+    """Each data-parallel rank writes a SHA-256 of its weights: equal digests = ranks in sync."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for param in sorted(run.net.get_parameters(), key=lambda p: p.name):
+        digest.update(param.name.encode())
+        digest.update(param.asnumpy().tobytes())
+    (run.out / f"weights_rank{run.rank}.sha256").write_text(digest.hexdigest() + "\n", encoding="utf-8")
+
+
 def train(cfg: Config) -> dict:
     """Train according to ``cfg``; returns a summary (steps, last loss, best dev metric, paths)."""
     out = Path(cfg.train.output_dir or ".")
@@ -241,6 +254,8 @@ def train(cfg: Config) -> dict:
     reached = _train_loop(run, status, start) if start < run.total_steps else start
     if reached == run.total_steps and reached % run.steps_per_epoch != 0 and reached > start:
         run.save(f"step_{reached}", reached, status, {"final": True})
+    if run.world > 1:
+        _write_weight_digest(run)
     summary = {"steps": reached, "total_steps": run.total_steps, "wall_time_s": time.time() - t0,
                "nonfinite_steps": status.nonfinite_total, "best_dev_wer_loss": list(status.best_metric),
                "checkpoint_dir": str(run.ckpt_dir), "interrupted_by_signal": status.stop_signal}
