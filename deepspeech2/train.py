@@ -57,6 +57,8 @@ class _Run:
     """Everything one training run holds: data, network, optimizer, step function, output files."""
 
     def __init__(self, cfg: Config):
+        import mindspore
+
         from deepspeech2 import distributed
         from deepspeech2.build import build_network, build_optimizer, build_vocab
         from deepspeech2.device import init_device, use_graph_mode
@@ -69,6 +71,7 @@ class _Run:
         if not cfg.data.train_manifest:
             raise TrainingError("data.train_manifest is not set")
         init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+        mindspore.set_seed(cfg.train.seed)                  # same initial weights on every run and rank
         self.rank, self.world, reducer_factory = distributed.init(cfg.train.is_distributed)
         if self.rank != 0:
             setup_logging(None, level=logging.WARNING)      # rank 0 logs; the others only warn

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 import mindspore
-from mindspore import nn, ops
+from mindspore import Tensor, nn, ops
 
 from deepspeech2.amp import make_loss_scaler
 from deepspeech2.config import Config
@@ -62,5 +62,16 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
             loss = ops.depend(loss, optimizer(grads))
         return loss, norm, finite
 
-    return (mindspore.jit(step) if graph else step), scaler
+    if not graph:
+        return step, scaler
+    return mindspore.jit(mindspore.enable_dynamic(**dynamic_batch_inputs())(step)), scaler
+
+
+def dynamic_batch_inputs() -> dict:
+    """Input declarations with unknown batch, time and target length: GRAPH mode compiles the step
+    once instead of once per padded shape."""
+    return {"features": Tensor(shape=[None, 1, None, None], dtype=mindspore.float32),
+            "feature_lengths": Tensor(shape=[None], dtype=mindspore.int32),
+            "targets": Tensor(shape=[None, None], dtype=mindspore.int32),
+            "target_lengths": Tensor(shape=[None], dtype=mindspore.int32)}
 

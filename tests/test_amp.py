@@ -1,0 +1,81 @@
+"""Mixed precision and loss scaling: correct scaling, overflow skipping, O2/O3 steps that learn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mindspore import Tensor
+
+from deepspeech2.amp import apply_amp, loss_scale_value
+from deepspeech2.config import load_config
+from deepspeech2.device import init_device
+
+TINY = ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1", "train.cpu_threads=2",
+        "optim.lr=1e-2", "optim.max_grad_norm=0"]
+
+
+def _batch(seed=0, n=2, t=120, s=8):
+    rng = np.random.default_rng(seed)
+    feats = rng.standard_normal((n, 1, 161, t)).astype(np.float32)
+    targets = rng.integers(1, 28, (n, s)).astype(np.int32)
+    return [Tensor(feats), Tensor(np.full(n, t, np.int32)), Tensor(targets), Tensor(np.full(n, s, np.int32))]
+
+
+def _setup(overrides):
+    import mindspore
+    from deepspeech2.build import build_network, build_optimizer, build_vocab
+    from deepspeech2.loss import CTCLoss
+    from deepspeech2.train_step import make_train_step
+
+    init_device("CPU", 0, 2)
+    mindspore.set_seed(0)
+    cfg = load_config(None, TINY + overrides)
+    vocab = build_vocab(cfg)
+    net = build_network(cfg, vocab)
+    net.set_train(True)
+    opt = build_optimizer(net, cfg)
+    step, scaler = make_train_step(net, CTCLoss(vocab.blank), opt, cfg, None, graph=False)
+    return net, step, scaler
+
+
+def _weights(net):
+    return {p.name: p.asnumpy().copy() for p in net.trainable_params()}
+
+
+def test_scaled_and_unscaled_fp32_updates_agree():
+    nets = {}
+    for mode in (["train.loss_scale=none"], ["train.loss_scale=static", "train.loss_scale_value=1024"]):
+        net, step, _ = _setup(mode)
+        loss, _, finite = step(*_batch())
+        assert bool(finite.asnumpy())
+        nets[mode[0]] = _weights(net)
+    a, b = nets["train.loss_scale=none"], nets["train.loss_scale=static"]
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_overflow_is_skipped_and_the_dynamic_scale_halves():
+    net, step, scaler = _setup(["train.loss_scale=dynamic", "train.loss_scale_value=1e38"])
+    before = _weights(net)
+    _, _, finite = step(*_batch())
+    assert not bool(finite.asnumpy())                          # loss * 1e38 overflows float32
+    assert loss_scale_value(scaler) == pytest.approx(5e37, rel=1e-6)
+    after = _weights(net)
+    assert all(np.array_equal(before[k], after[k]) for k in before)   # update skipped
+
+
+@pytest.mark.parametrize("level", ["O2", "O3"])
+def test_float16_levels_train(level):
+    net, step, scaler = _setup([f"train.amp_level={level}", "train.loss_scale=dynamic", "train.loss_scale_value=1024"])
+    batch = _batch()
+    losses = [float(step(*batch)[0].asnumpy()) for _ in range(12)]
+    assert np.all(np.isfinite(losses))
+    assert min(losses[-3:]) < 0.9 * losses[0], losses
+
+
+def test_bad_amp_settings():
+    cfg = load_config(None, ["train.amp_level=O5"])
+    with pytest.raises(ValueError, match="amp_level"):
+        apply_amp(None, cfg.train)
+    cfg = load_config(None, ["train.amp_level=O2", "train.amp_dtype=bfloat16"])
+    with pytest.raises(ValueError, match="bfloat16 is not supported"):
+        apply_amp(None, cfg.train)
