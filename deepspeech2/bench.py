@@ -90,7 +90,7 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
     net.set_train(True)
     step, _ = make_train_step(net, CTCLoss(vocab.blank), optimizer, cfg, None, use_graph_mode(cfg.train.mode))
     arrays = _synthetic_batch(cfg, batch, seconds, pad_to, len(vocab), vocab.blank)
-    inputs = [Tensor(a) for a in arrays]
+    inputs = [Tensor(a) for a in arrays] + [Tensor(np.float32(cfg.optim.lr))]
     t_first = time.perf_counter()
     for _ in range(max(1, warmup)):
         float(step(*inputs)[0].asnumpy())

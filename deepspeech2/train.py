@@ -189,16 +189,14 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
 
     metrics_file = run.out / "metrics.jsonl"
     iterator = create_dataset(run.source, run.cfg.data, start).create_tuple_iterator(num_epochs=1)
-    lr_param = run.optimizer.learning_rate
     run.net.set_train(True)
     t_start, step = time.time(), start
     bar = tqdm(total=run.total_steps, initial=start, desc="train", disable=not run.is_main, unit="step")
     for step in range(start, run.total_steps):
         features, lengths, targets, target_lengths, indices = next(iterator)
         lr = lr_at(step, run.steps_per_epoch, run.cfg.optim)
-        lr_param.set_data(Tensor(np.float32(lr)))
         t0 = time.time()
-        loss, norm, finite = run.step_fn(features, lengths, targets, target_lengths)
+        loss, norm, finite = run.step_fn(features, lengths, targets, target_lengths, Tensor(np.float32(lr)))
         loss, norm, finite = float(loss.asnumpy()), float(norm.asnumpy()), bool(finite.asnumpy())
         elapsed = time.time() - t0
         bar.update(1)

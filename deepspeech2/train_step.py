@@ -31,7 +31,11 @@ def clip_by_norm(grads: tuple, norm: mindspore.Tensor, max_norm: float) -> tuple
 
 def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg: Config,
                     grad_reducer: nn.Cell | None = None, graph: bool = True) -> tuple[Callable, object]:
-    """Build ``step(features, feature_lengths, targets, target_lengths) -> (loss, grad_norm, finite)``.
+    """Build ``step(features, feature_lengths, targets, target_lengths, lr) -> (loss, grad_norm, finite)``.
+
+    ``lr`` (float32 scalar tensor) is assigned to the optimizer's learning rate inside the step: a
+    Parameter changed from Python with ``set_data`` is not seen by a compiled graph, which is how
+    a schedule silently stops being applied.
 
     The loss is multiplied by the loss scale before differentiation; gradients are divided once,
     averaged over data-parallel ranks, checked for inf/NaN (a non-finite step skips the update and
@@ -48,7 +52,8 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
 
     grad_fn = mindspore.value_and_grad(forward, None, optimizer.parameters, has_aux=True)
 
-    def step(features, feature_lengths, targets, target_lengths):
+    def step(features, feature_lengths, targets, target_lengths, lr):
+        ops.assign(optimizer.learning_rate, lr)
         (_, loss), grads = grad_fn(features, feature_lengths, targets, target_lengths)
         grads = scaler.unscale(grads)
         if grad_reducer is not None:

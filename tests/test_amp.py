@@ -17,10 +17,11 @@ def _batch(seed=0, n=2, t=120, s=8):
     rng = np.random.default_rng(seed)
     feats = rng.standard_normal((n, 1, 161, t)).astype(np.float32)
     targets = rng.integers(1, 28, (n, s)).astype(np.int32)
-    return [Tensor(feats), Tensor(np.full(n, t, np.int32)), Tensor(targets), Tensor(np.full(n, s, np.int32))]
+    return [Tensor(feats), Tensor(np.full(n, t, np.int32)), Tensor(targets), Tensor(np.full(n, s, np.int32)),
+            Tensor(np.float32(1e-2))]
 
 
-def _setup(overrides):
+def _setup(overrides, graph=False):
     import mindspore
     from deepspeech2.build import build_network, build_optimizer, build_vocab
     from deepspeech2.loss import CTCLoss
@@ -33,7 +34,7 @@ def _setup(overrides):
     net = build_network(cfg, vocab)
     net.set_train(True)
     opt = build_optimizer(net, cfg)
-    step, scaler = make_train_step(net, CTCLoss(vocab.blank), opt, cfg, None, graph=False)
+    step, scaler = make_train_step(net, CTCLoss(vocab.blank), opt, cfg, None, graph=graph)
     return net, step, scaler
 
 
@@ -79,3 +80,14 @@ def test_bad_amp_settings():
     cfg = load_config(None, ["train.amp_level=O2", "train.amp_dtype=bfloat16"])
     with pytest.raises(ValueError, match="bfloat16 is not supported"):
         apply_amp(None, cfg.train)
+
+
+def test_learning_rate_reaches_the_compiled_step():
+    """The schedule's value is what the GRAPH-mode update uses (the zoo's schedule never was)."""
+    net, step, _ = _setup(["train.loss_scale=none"], graph=True)
+    batch = _batch()
+    before = _weights(net)
+    step(*batch[:4], Tensor(np.float32(0.0)))
+    assert all(np.array_equal(before[k], v) for k, v in _weights(net).items())   # lr 0: no change
+    step(*batch[:4], Tensor(np.float32(1e-2)))
+    assert any(not np.array_equal(before[k], v) for k, v in _weights(net).items())
