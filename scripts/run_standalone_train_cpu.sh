@@ -1,16 +1,5 @@
 #!/usr/bin/env bash
-# Train DeepSpeech2 on one CPU device.
+# Train DeepSpeech2 on one CPU device(s). Run with --help for the arguments.
 set -euo pipefail
-usage="Usage: bash scripts/run_standalone_train_cpu.sh [PRETRAINED_CKPT] [section.key=value ...]
-  PRETRAINED_CKPT  initial weights (ours or the model zoo's DeepSpeech.ckpt); '' or omitted = from scratch
-  env CONFIG       YAML config (default: configs/zoo.yaml, the zoo architecture); LOG: log file (default ./train.log)"
-[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { echo "$usage"; exit 0; }
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$REPO_ROOT/scripts/lib.sh"
-CKPT="$(abspath "${1:-}")"; shift $(( $# > 0 ? 1 : 0 ))
-CONFIG="$(abspath "${CONFIG:-$REPO_ROOT/configs/zoo.yaml}")"; LOG="$(abspath "${LOG:-train.log}")"
-require_file "$CONFIG" "config"
-[ -z "$CKPT" ] || require_file "$CKPT" "pretrained checkpoint"
-cd "$REPO_ROOT"
-run_logged "$LOG" python train.py --config "$CONFIG" --device_target CPU \
-  ${CKPT:+--pre_trained_model_path "$CKPT"} "$@"
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+standalone_train CPU "$@"

@@ -54,8 +54,12 @@ ds2_setup_venv() {
   want="$(cat "$REPO_ROOT/setup.py" | sha256sum | cut -d' ' -f1) $REPO_ROOT"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     ds2_log "installing the package and its requirements into $VENV (first time: ~1 GB download)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"
+    if ! { "$VENV/bin/python" -m pip install -q --upgrade pip && \
+           "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"; } > "$VENV/install.log" 2>&1; then
+      tail -n 40 "$VENV/install.log" >&2
+      echo "ERROR: pip install failed (full log: $VENV/install.log)" >&2
+      return 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
