@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
@@ -17,6 +17,27 @@ def use_graph_mode(mode: str) -> bool:
     if mode not in _MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {_MODES}")
     return mode == "graph"
+
+
+ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+ONEDNN_ISA_CAP = "AVX2"
+
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return any(line.startswith("flags") and " avx512f" in line for line in fh)
+    except OSError:
+        return False
+
+
+def cap_onednn_isa() -> None:
+    """On AVX-512 CPUs MindSpore 2.10 runs fp32 convolutions with oneDNN's reference code (measured
+    70-100x slower); capping oneDNN at AVX2 selects its GEMM kernels. Must run before the first op;
+    a value the user already set is kept."""
+    if _has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
+        os.environ[ONEDNN_ISA_VARIABLE] = ONEDNN_ISA_CAP
+        log.info("AVX-512 CPU: %s=%s (fast oneDNN convolutions)", ONEDNN_ISA_VARIABLE, ONEDNN_ISA_CAP)
 
 
 def init_device(target: str, device_id: int = 0, cpu_threads: int = 0) -> None:
@@ -37,6 +58,7 @@ def init_device(target: str, device_id: int = 0, cpu_threads: int = 0) -> None:
     if _initialised is not None:
         raise RuntimeError(f"device already initialised as {_initialised}; cannot switch to {key}")
     if target == "CPU":
+        cap_onednn_isa()
         mindspore.set_device("CPU")
         threads = cpu_threads or os.cpu_count() or 1
         mindspore.device_context.cpu.op_tuning.threads_num(threads)

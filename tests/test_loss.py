@@ -1,0 +1,118 @@
+"""CTC loss against a numpy forward-algorithm reference; gradients against finite differences."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+mindspore = pytest.importorskip("mindspore")
+from mindspore import Tensor, ops  # noqa: E402
+
+from deepspeech2.loss import CTCLoss  # noqa: E402
+
+mindspore.set_device("CPU")
+
+
+def np_ctc(log_probs: np.ndarray, target, blank: int) -> float:
+    """-log p(target | log_probs (T, C)) by the log-space alpha recursion over the blank-extended target."""
+    ext = [blank]
+    for label in target:
+        ext += [int(label), blank]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[0] = log_probs[0, blank]
+    if len(ext) > 1:
+        alpha[1] = log_probs[0, ext[1]]
+    for t in range(1, len(log_probs)):
+        prev = alpha.copy()
+        for s in range(len(ext)):
+            terms = [prev[s]]
+            if s >= 1:
+                terms.append(prev[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])
+            alpha[s] = np.logaddexp.reduce(terms) + log_probs[t, ext[s]]
+    return float(-np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else -alpha[-1])
+
+
+def _log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _random_case(seed, n=4, t_max=12, c=6, s_max=4):
+    rng = np.random.default_rng(seed)
+    blank = c - 1                                       # blank last, like the zoo's labels
+    target_lengths = rng.integers(1, s_max + 1, n)
+    targets = np.zeros((n, s_max), np.int32)
+    for i, s in enumerate(target_lengths):
+        targets[i, :s] = rng.integers(0, blank, s)
+    input_lengths = np.array([rng.integers(2 * s + 1, t_max + 1) for s in target_lengths])
+    input_lengths[0] = t_max
+    log_probs = _log_softmax(rng.standard_normal((t_max, n, c))).astype(np.float32)
+    return log_probs, targets, input_lengths.astype(np.int32), target_lengths.astype(np.int32), blank
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_numpy_forward_algorithm(seed):
+    log_probs, targets, in_len, tgt_len, blank = _random_case(seed)
+    loss = CTCLoss(blank)
+    per_utt, finite = loss.utterance_losses(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    want = [np_ctc(log_probs[:in_len[i], i], targets[i, :tgt_len[i]], blank) for i in range(len(in_len))]
+    np.testing.assert_allclose(per_utt.asnumpy(), want, rtol=1e-5, atol=1e-4)
+    assert finite.asnumpy().all()
+    batch = loss(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    assert float(batch.asnumpy()) == pytest.approx(sum(want) / len(want), rel=1e-5)   # sum / N
+
+
+def test_single_frame_and_fp16_input():
+    log_probs = _log_softmax(np.random.default_rng(3).standard_normal((1, 2, 4))).astype(np.float32)
+    targets, in_len, tgt_len = np.array([[2], [0]], np.int32), np.array([1, 1], np.int32), np.array([1, 1], np.int32)
+    got = CTCLoss(3)(Tensor(log_probs.astype(np.float16)), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    want = (-log_probs[0, 0, 2] - log_probs[0, 1, 0]) / 2
+    assert float(got.asnumpy()) == pytest.approx(float(want), abs=2e-3)
+
+
+def test_unalignable_utterance_is_inf_with_zero_gradient():
+    """[1, 1, 1] needs 5 frames (blanks between repeats): 4 frames give inf, not a kernel error."""
+    log_probs, targets, in_len, tgt_len, blank = _random_case(4, n=3, t_max=8, s_max=3)
+    targets[1], tgt_len[1], in_len[1] = [1, 1, 1], 3, 4
+    args = (Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    per_utt, finite = CTCLoss(blank).utterance_losses(Tensor(log_probs), *args)
+    assert np.isinf(per_utt.asnumpy()[1]) and finite.asnumpy().tolist() == [True, False, True]
+    assert np.isinf(float(CTCLoss(blank)(Tensor(log_probs), *args).asnumpy()))
+    dropping = CTCLoss(blank, drop_nonfinite=True)
+    value, grad = mindspore.value_and_grad(lambda lp: dropping(lp, *args))(Tensor(log_probs))
+    finite_losses = per_utt.asnumpy()[[0, 2]]
+    assert float(value.asnumpy()) == pytest.approx(finite_losses.sum() / 3, rel=1e-5)
+    grad = grad.asnumpy()
+    assert np.isfinite(grad).all() and not grad[:, 1].any() and grad[:, 0].any()
+
+
+def test_gradient_matches_finite_differences():
+    """d loss / d logits through log_softmax, against central differences of the numpy reference."""
+    rng = np.random.default_rng(5)
+    t, c, blank = 5, 4, 3
+    logits = rng.standard_normal((t, 1, c))
+    target = np.array([[1, 2]], np.int32)
+    args = (Tensor(target), Tensor(np.array([t], np.int32)), Tensor(np.array([2], np.int32)))
+    loss = CTCLoss(blank)
+
+    def forward(z):
+        return loss(ops.log_softmax(z, -1), *args)
+
+    grad = mindspore.grad(forward)(Tensor(logits.astype(np.float32))).asnumpy()
+    numeric = np.zeros_like(logits)
+    eps = 1e-5
+    for idx in np.ndindex(logits.shape):
+        plus, minus = logits.copy(), logits.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (np_ctc(_log_softmax(plus)[:, 0], target[0], blank)
+                        - np_ctc(_log_softmax(minus)[:, 0], target[0], blank)) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, atol=1e-4)
+
+
+def test_graph_mode():
+    log_probs, targets, in_len, tgt_len, blank = _random_case(6)
+    eager = CTCLoss(blank)(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    graph = mindspore.jit(CTCLoss(blank))(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    assert float(graph.asnumpy()) == pytest.approx(float(eager.asnumpy()), rel=1e-6)

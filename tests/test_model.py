@@ -1,0 +1,170 @@
+"""DeepSpeech2 network: length formula, zoo names/size, RNN equations, padding masking, graph mode."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+mindspore = pytest.importorskip("mindspore")
+from mindspore import Tensor, nn  # noqa: E402
+
+from deepspeech2.config import FeatureConfig, ModelConfig  # noqa: E402
+from deepspeech2.features import num_freq_bins  # noqa: E402
+from deepspeech2.model import (DeepSpeech2, MaskedRNN, analytic_flops, count_parameters,  # noqa: E402
+                               output_lengths, rnn_input_size)
+
+mindspore.set_device("CPU")
+FEAT = FeatureConfig()
+F = num_freq_bins(FEAT)
+SMALL = dict(hidden_size=32, num_layers=2, conv_channels=4)
+ZOO_PARAMETERS = 86_608_096
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _np_lstm(x, w_ih, w_hh, b_ih, b_hh):
+    """torch.nn.LSTM equations, gates (i, f, g, o); x (T, D) → (T, H)."""
+    h = np.zeros(w_hh.shape[1]); c = np.zeros_like(h); out = []
+    for x_t in x:
+        i, f, g, o = np.split(w_ih @ x_t + b_ih + w_hh @ h + b_hh, 4)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        out.append(h)
+    return np.array(out)
+
+
+def _np_gru(x, w_ih, w_hh, b_ih, b_hh):
+    """oneDNN GRU equations, gates (update, reset, candidate); x (T, D) → (T, H)."""
+    hid = w_hh.shape[1]; h = np.zeros(hid); out = []
+    for x_t in x:
+        gx, b = w_ih @ x_t, b_ih + b_hh
+        u = _sigmoid(gx[:hid] + w_hh[:hid] @ h + b[:hid])
+        r = _sigmoid(gx[hid:2 * hid] + w_hh[hid:2 * hid] @ h + b[hid:2 * hid])
+        n = np.tanh(gx[2 * hid:] + w_hh[2 * hid:] @ (r * h) + b[2 * hid:])
+        h = u * h + (1 - u) * n
+        out.append(h)
+    return np.array(out)
+
+
+def _batch(lengths, n_freq=F, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((len(lengths), 1, n_freq, max(lengths))).astype(np.float32)
+    for i, n in enumerate(lengths):
+        x[i, :, :, n:] = 0.0
+    return x, np.array(lengths, np.int32)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 4, 10, 11, 500, 1001, 1250])
+def test_output_lengths_formula(frames):
+    assert output_lengths(frames) == (frames - 1) // 2 + 1
+    assert output_lengths(np.array([frames]))[0] == (frames - 1) // 2 + 1
+
+
+def test_rnn_input_size_follows_features():
+    assert rnn_input_size(ModelConfig(), FEAT) == 32 * 41 == 1312
+    assert rnn_input_size(ModelConfig(conv_channels=8), FeatureConfig(window_size=0.032)) == 8 * 65
+
+
+def test_default_is_the_zoo_network():
+    net = DeepSpeech2(ModelConfig(), FEAT, 29)
+    shapes = {name: tuple(p.shape) for name, p in net.parameters_and_names()}
+    assert count_parameters(net) == ZOO_PARAMETERS
+    expected = {"conv.conv1.weight": (32, 1, 41, 11), "conv.conv2.weight": (32, 32, 21, 11),
+                "fc.module.weight": (29, 1024)}
+    for bn in ("bn1", "bn2"):
+        expected.update({f"conv.{bn}.{k}": (32,) for k in ("gamma", "beta", "moving_mean", "moving_variance")})
+    for layer in range(5):
+        for suffix in ("", "_reverse"):
+            prefix = f"RNN.lstms.{layer}."
+            expected[f"{prefix}weight_ih_l0{suffix}"] = (4096, 1312 if layer == 0 else 1024)
+            expected[f"{prefix}weight_hh_l0{suffix}"] = (4096, 1024)
+            expected[f"{prefix}bias_ih_l0{suffix}"] = (4096,)
+            expected[f"{prefix}bias_hh_l0{suffix}"] = (4096,)
+    assert shapes == expected
+
+
+@pytest.mark.parametrize("rnn_type,reference", [("lstm", _np_lstm), ("gru", _np_gru)])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_masked_rnn_equals_per_utterance_reference(rnn_type, reference, bidirectional):
+    """Packed-sequence semantics: each direction sees only the utterance's valid frames."""
+    layer = MaskedRNN(rnn_type, input_size=5, hidden_size=3, bidirectional=bidirectional)
+    lengths = np.array([7, 4, 1], np.int32)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 3, 5)).astype(np.float32)
+    mask = (np.arange(7)[:, None] < lengths[None, :]).astype(np.float32)[:, :, None]
+    x *= mask
+    got = layer(Tensor(x), Tensor(mask), Tensor(lengths)).asnumpy()
+    w = {name: p.asnumpy().astype(np.float64) for name, p in layer.parameters_and_names()}
+    for n, length in enumerate(lengths):
+        seq = x[:length, n].astype(np.float64)
+        want = reference(seq, w["weight_ih_l0"], w["weight_hh_l0"], w["bias_ih_l0"], w["bias_hh_l0"])
+        if bidirectional:
+            want = want + reference(seq[::-1], w["weight_ih_l0_reverse"], w["weight_hh_l0_reverse"],
+                                    w["bias_ih_l0_reverse"], w["bias_hh_l0_reverse"])[::-1]
+        np.testing.assert_allclose(got[:length, n], want, atol=1e-5)
+        assert not got[length:, n].any()
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(rnn_type="lstm", bidirectional=True),
+    dict(rnn_type="gru", bidirectional=True),
+    dict(rnn_type="lstm", bidirectional=False, lookahead_context=3, conv_activation="hardtanh"),
+    dict(rnn_type="gru", bidirectional=False, lookahead_context=2, rnn_batch_norm=True, fc_batch_norm=True),
+    dict(rnn_type="lstm", bidirectional=True, rnn_batch_norm=True, conv_bias=True, num_layers=3),
+])
+def test_padded_batch_equals_single_utterances(overrides):
+    mindspore.set_seed(0)
+    net = DeepSpeech2(ModelConfig(**{**SMALL, **overrides}), FEAT, 29)
+    net.set_train(False)
+    lengths = [23, 9, 16, 2]
+    x, lens = _batch(lengths)
+    log_probs, out_lengths = net(Tensor(x), Tensor(lens))
+    log_probs = log_probs.asnumpy()
+    assert log_probs.shape == (output_lengths(23), 4, 29)
+    np.testing.assert_array_equal(out_lengths.asnumpy(), output_lengths(lens))
+    for i, n in enumerate(lengths):
+        alone, alone_len = net(Tensor(x[i:i + 1, :, :, :n]), Tensor(lens[i:i + 1]))
+        assert int(alone_len.asnumpy()[0]) == alone.shape[0] == output_lengths(n)
+        np.testing.assert_allclose(log_probs[:output_lengths(n), i], alone.asnumpy()[:, 0], atol=1e-5)
+    np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-5)
+
+
+def test_graph_mode_dynamic_shapes_match_pynative(tmp_path):
+    mindspore.set_seed(0)
+    net = DeepSpeech2(ModelConfig(**SMALL), FEAT, 29)
+    net.set_train(False)
+    batches = [_batch([50, 37, 20], seed=1), _batch([41, 9], seed=2)]
+    eager = [tuple(t.asnumpy() for t in net(Tensor(x), Tensor(n))) for x, n in batches]
+    net.set_inputs(Tensor(shape=[None, 1, F, None], dtype=mindspore.float32),
+                   Tensor(shape=[None], dtype=mindspore.int32))
+    graph = mindspore.jit(net)
+    for (x, n), (want, want_len) in zip(batches, eager):
+        got, got_len = graph(Tensor(x), Tensor(n))
+        np.testing.assert_allclose(got.asnumpy(), want, atol=1e-5)
+        np.testing.assert_array_equal(got_len.asnumpy(), want_len)
+    path = tmp_path / "ds2"
+    mindspore.export(net, Tensor(shape=[None, 1, F, None], dtype=mindspore.float32),
+                     Tensor(shape=[None], dtype=mindspore.int32), file_name=str(path), file_format="MINDIR")
+    exported = nn.GraphCell(mindspore.load(str(path) + ".mindir"))
+    for (x, n), (want, want_len) in zip(batches, eager):
+        got, got_len = exported(Tensor(x), Tensor(n))
+        np.testing.assert_allclose(got.asnumpy(), want, atol=1e-5)
+        np.testing.assert_array_equal(got_len.asnumpy(), want_len)
+
+
+def test_analytic_flops():
+    cfg = ModelConfig()
+    one = analytic_flops(cfg, FEAT, 1001, 1)
+    assert analytic_flops(cfg, FEAT, 1001, 8) == pytest.approx(8 * one)
+    t_out = output_lengths(1001)
+    rnn = 2 * t_out * 2 * 4096 * ((1312 + 1024) + 4 * (1024 + 1024))
+    conv = 2 * (81 * t_out * 32 * 41 * 11 + 41 * t_out * 32 * 32 * 21 * 11)
+    assert one == pytest.approx(rnn + conv + 2 * t_out * 1024 * 29)
+
+
+def test_invalid_config_is_rejected():
+    with pytest.raises(ValueError, match="rnn_type"):
+        DeepSpeech2(ModelConfig(**SMALL, rnn_type="transformer"), FEAT, 29)
+    with pytest.raises(ValueError, match="conv_activation"):
+        DeepSpeech2(ModelConfig(**SMALL, conv_activation="relu"), FEAT, 29)
