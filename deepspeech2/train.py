@@ -228,11 +228,12 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
 
 
 def _write_weight_digest(run: _Run) -> None:
-    """Each data-parallel rank writes a SHA-256 of its weights: equal digests = ranks in sync."""
+    """Each data-parallel rank writes a SHA-256 of its trainable weights: equal digests = ranks in
+    sync. (BatchNorm moving statistics are rank-local: each rank normalises its own batches.)"""
     import hashlib
 
     digest = hashlib.sha256()
-    for param in sorted(run.net.get_parameters(), key=lambda p: p.name):
+    for param in sorted(run.net.trainable_params(), key=lambda p: p.name):
         digest.update(param.name.encode())
         digest.update(param.asnumpy().tobytes())
     (run.out / f"weights_rank{run.rank}.sha256").write_text(digest.hexdigest() + "\n", encoding="utf-8")
