@@ -101,14 +101,15 @@ class Evaluator:
                           sum(u.duration for u in self.utts), time.time() - t0)
 
 
-def write_reports(result: EvalResult, out_dir: str | Path, name: str) -> dict:
-    """icefall-style ``recogs-<set>.txt``, ``errs-<set>.txt``, ``wer-summary-<set>.txt`` + JSON."""
+def write_reports(result: EvalResult, out_dir: str | Path, name: str, extra: dict | None = None) -> dict:
+    """icefall-style ``recogs-<set>.txt``, ``errs-<set>.txt``, ``wer-summary-<set>.txt`` + the
+    summary JSON (with ``extra`` fields such as the model and manifest)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_recogs(out_dir / f"recogs-{name}.txt", result.results)
     write_errs(out_dir / f"errs-{name}.txt", result.results)
     write_wer_summary(out_dir / f"wer-summary-{name}.txt", result.results)
-    summary = result.summary()
+    summary = {**result.summary(), **(extra or {})}
     (out_dir / f"summary-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
@@ -133,11 +134,9 @@ def evaluate(cfg: Config, model_path: str | Path) -> dict:
     result = evaluator.run(desc=f"eval {name}")
     out_dir = Path(cfg.eval.output_dir) if cfg.eval.output_dir else Path(model_path).parent / f"eval_{Path(model_path).stem}"
     tag = name if cfg.eval.decoder == "greedy" else f"{name}-{cfg.eval.decoder}"
-    summary = write_reports(result, out_dir, tag)
-    summary.update(model=str(model_path), manifest=str(cfg.data.test_manifest), decoder=cfg.eval.decoder,
-                   dropped=dict(evaluator.dropped), output_dir=str(out_dir))
-    (out_dir / f"summary-{tag}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return summary
+    return write_reports(result, out_dir, tag, extra={
+        "model": str(model_path), "manifest": str(cfg.data.test_manifest), "decoder": cfg.eval.decoder,
+        "dropped": dict(evaluator.dropped), "output_dir": str(out_dir)})
 
 
 def _extra_args() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,17 +34,16 @@ class Transcript:
 
 def _word_times(text: str, frames: list[int], seconds_per_frame: float, offset: float) -> list[dict]:
     """Word start/end times from the output frames at which each character was emitted."""
-    words, start, chars = [], None, []
-    for ch, frame in zip(text + " ", frames + [frames[-1] if frames else 0]):
-        if ch == " ":
-            if chars:
-                words.append({"word": "".join(chars), "start": round(offset + start * seconds_per_frame, 3),
-                              "end": round(offset + (prev + 1) * seconds_per_frame, 3)})
-            chars, start = [], None
-        else:
-            start = frame if start is None else start
+    words, chars, first, last = [], [], 0, 0
+    for ch, frame in zip(text + " ", list(frames) + [0]):
+        if ch != " ":
+            first = frame if not chars else first
+            last = frame
             chars.append(ch)
-            prev = frame
+        elif chars:
+            words.append({"word": "".join(chars), "start": round(offset + first * seconds_per_frame, 3),
+                          "end": round(offset + (last + 1) * seconds_per_frame, 3)})
+            chars = []
     return words
 
 
