@@ -14,7 +14,6 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -113,13 +112,13 @@ def bench_infer(cfg, batch: int, seconds: float, repeats: int, mindir: str | Non
     """Median forward time of the checkpoint network (GRAPH) and, if given, of its MINDIR."""
     from deepspeech2.build import build_network, build_vocab
     from deepspeech2.device import init_device
-    from deepspeech2.inference import _load_mindir, wrap_network
+    from deepspeech2.inference import load_acoustic_model, wrap_network
 
     init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
     vocab = build_vocab(cfg)
     forwards = {"checkpoint": wrap_network(build_network(cfg, vocab))}
     if mindir:
-        forwards["mindir"] = _load_mindir(Path(mindir)).forward
+        forwards["mindir"] = load_acoustic_model(mindir, cfg).forward
     feats, lengths, _, _ = _synthetic_batch(cfg, batch, seconds, 0, len(vocab), vocab.blank)
     record = {}
     for name, forward in forwards.items():
