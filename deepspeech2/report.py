@@ -59,12 +59,32 @@ def _train_summary(exp: Path) -> str:
     return "\n".join(lines)
 
 
+def _model_summary(exp: Path) -> str:
+    """The trained preset as the run recorded it (exp/config.yaml), with its parameter count."""
+    path = exp / "config.yaml"
+    if not path.is_file():
+        return MISSING
+    from deepspeech2.build import build_vocab
+    from deepspeech2.config import load_config
+    from deepspeech2.model import DeepSpeech2, count_parameters
+
+    cfg = load_config(path)
+    m, o, d = cfg.model, cfg.optim, cfg.data
+    params = count_parameters(DeepSpeech2(m, cfg.features, len(build_vocab(cfg))))
+    norms = "，RNN 层间与输出层前加 BatchNorm" if m.rnn_batch_norm and m.fc_batch_norm else ""
+    return (f"本次训练的配置（`{path.name}`，训练时写出）：两层卷积 {m.conv_channels} 通道，"
+            f"{m.num_layers} 层{'双向' if m.bidirectional else '单向'} {m.rnn_type.upper()}，隐层 {m.hidden_size}{norms}，"
+            f"共 {params:,} 个参数（模型库完整结构为 86,608,096）；批大小 {d.batch_size}，峰值学习率 {o.lr:g}，"
+            f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
+
+
 def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str]:
     """Template values: tables as Markdown, figures copied into ``figures``."""
     from deepspeech2.results import format_table
 
     figures.mkdir(parents=True, exist_ok=True)
-    values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp)}
+    values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
+              "model_summary": _model_summary(exp)}
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png")):

@@ -11,6 +11,7 @@ from mindspore import Tensor, nn, ops
 
 from deepspeech2.amp import make_loss_scaler
 from deepspeech2.config import Config
+from deepspeech2.features import num_freq_bins
 
 __all__ = ["global_norm", "clip_by_norm", "make_train_step"]
 
@@ -69,13 +70,15 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
 
     if not graph:
         return step, scaler
-    return mindspore.jit(mindspore.enable_dynamic(**dynamic_batch_inputs())(step)), scaler
+    inputs = dynamic_batch_inputs(num_freq_bins(cfg.features))
+    return mindspore.jit(mindspore.enable_dynamic(**inputs)(step)), scaler
 
 
-def dynamic_batch_inputs() -> dict:
+def dynamic_batch_inputs(n_freq: int) -> dict:
     """Input declarations with unknown batch, time and target length: GRAPH mode compiles the step
-    once instead of once per padded shape."""
-    return {"features": Tensor(shape=[None, 1, None, None], dtype=mindspore.float32),
+    once instead of once per padded shape. The frequency axis stays static: the RNN input size is
+    derived from it (the GRU kernel's shape check rejects an unknown one)."""
+    return {"features": Tensor(shape=[None, 1, n_freq, None], dtype=mindspore.float32),
             "feature_lengths": Tensor(shape=[None], dtype=mindspore.int32),
             "targets": Tensor(shape=[None, None], dtype=mindspore.int32),
             "target_lengths": Tensor(shape=[None], dtype=mindspore.int32)}

@@ -8,6 +8,7 @@ usage="Usage: bash scripts/quickstart.sh [--stage N] [--stop_stage M]
   stages: 1 set-up  2 synthesise corpus  3 prepare manifests  4 train  5 evaluate
           6 export MINDIR + transcribe  7 results table
   env: TRAIN_HOURS (synthetic train-clean-100 hours, default 1.5), EVAL_HOURS (each eval split, default 0.1),
+       MINUTES_PER_SPEAKER (audio per synthetic reader, default 2: many voices in a small corpus),
        CONFIG (default configs/lab_small.yaml), DATA (default <repo>/data), EXP (default <repo>/exp/lab_small)"
 stage=1
 stop_stage=7
@@ -30,6 +31,7 @@ EXP="$(abspath "${EXP:-$REPO_ROOT/exp/lab_small}")"
 CONFIG="$(abspath "${CONFIG:-$REPO_ROOT/configs/lab_small.yaml}")"
 TRAIN_HOURS="${TRAIN_HOURS:-1.5}"
 EVAL_HOURS="${EVAL_HOURS:-0.1}"
+MINUTES_PER_SPEAKER="${MINUTES_PER_SPEAKER:-2}"
 PREPARED="$DATA/LibriSpeech_dataset"
 LOG="$EXP/quickstart.log"
 TIMES="$EXP/stage_times.tsv"
@@ -51,7 +53,7 @@ if stage_on 1; then
 fi
 if stage_on 2; then
   echo "== stage 2: synthesise the offline LibriSpeech-format corpus"
-  timed corpus ds2-make-corpus --out "$DATA/corpus" --seed 0 \
+  timed corpus ds2-make-corpus --out "$DATA/corpus" --seed 0 --minutes-per-speaker "$MINUTES_PER_SPEAKER" \
     --split "train-clean-100:$TRAIN_HOURS" --split "dev-clean:$EVAL_HOURS" \
     --split "test-clean:$EVAL_HOURS" --split "test-other:$EVAL_HOURS"
 fi

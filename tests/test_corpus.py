@@ -6,6 +6,7 @@ jobs=1); the whole file runs in well under a minute on two busy cores.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -276,6 +277,29 @@ def test_report_and_rerun_skips_complete_splits(corpus: tuple[Path, dict]) -> No
     assert rerun["splits"]["dev-clean"]["skipped"] is True
     assert before == {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar.gz")}
     assert not [p for p in out.iterdir() if p.name.startswith(".") or "partial" in p.name]
+
+
+def test_minutes_per_speaker_gives_more_voices_and_a_new_archive(tmp_path: Path) -> None:
+    """The override changes how many readers share the audio, and the cached archive is redone."""
+    from data_prep.corpus.plan import plan_split
+    from data_prep.corpus.sources import load_family
+
+    spec = SPLITS["train-clean-100"]
+    chapters = load_family(spec.family)
+    default = plan_split(spec, 1.0, SEED, chapters)
+    many = plan_split(dataclasses.replace(spec, minutes_per_speaker=3.0), 1.0, SEED, chapters)
+    assert (len(default.speakers), len(many.speakers)) == (2, 20)      # 60 min / 25 -> 2, / 3 -> 20
+    first = make_corpus(tmp_path, {"dev-clean": HOURS}, seed=SEED, jobs=1)["splits"]["dev-clean"]
+    again = make_corpus(tmp_path, {"dev-clean": HOURS}, seed=SEED, jobs=1,
+                        minutes_per_speaker=0.1)["splits"]["dev-clean"]
+    assert again["skipped"] is False and again["fingerprint"] != first["fingerprint"]
+    assert again["minutes_per_speaker"] == 0.1 and again["speakers"] > first["speakers"]
+
+
+def test_cli_rejects_a_bad_minutes_per_speaker(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path), "--split", "dev-clean:0.1", "--minutes-per-speaker", "0"])
+    assert exit_info.value.code == 2
 
 
 @pytest.mark.slow
