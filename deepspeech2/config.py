@@ -90,6 +90,7 @@ class TrainConfig:
     device_id: int = 0
     cpu_threads: int = 0           # CPU op threads; 0 = one per core
     mode: str = "graph"            # graph | pynative
+    jit_level: str = "O0"          # GRAPH compile level: O0 | O1 (automatic op fusion; for GPU/Ascend)
     amp_level: str = "O0"          # O0 (fp32) | O1 | O2 | O3
     amp_dtype: str = "float16"     # float16 | bfloat16 (target permitting)
     loss_scale: str = "none"       # none | static | dynamic

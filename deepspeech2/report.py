@@ -84,7 +84,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str
 
     figures.mkdir(parents=True, exist_ok=True)
     values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
-              "model_summary": _model_summary(exp)}
+              "model_summary": _model_summary(exp), "extended_summary": _train_summary(exp.with_name(exp.name + "_more"))}
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png")):

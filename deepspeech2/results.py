@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 __all__ = ["collect_results", "format_table", "main"]
@@ -29,6 +30,12 @@ def collect_results(exp: str | Path) -> dict:
             "mindir": mindir, "best_checkpoint": str(exp / "checkpoints" / "best.ckpt")}
 
 
+def _shown(path: str) -> str:
+    """A path as the reader should see it: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def format_table(results: dict) -> str:
     rows = ["| set | decoder | WER % | CER % | utterances | RTF |", "|---|---|---|---|---|---|"]
     for name, s in results["evals"].items():
@@ -39,8 +46,8 @@ def format_table(results: dict) -> str:
                     f"{s['utterances']} | {s.get('rtf', float('nan')):.3f} |")
     times = results["stage_seconds"]
     lines = ["\n".join(rows), "", "stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()),
-             f"total: {sum(times.values())} s", f"best checkpoint: {results['best_checkpoint']}",
-             f"MINDIR: {', '.join(results['mindir']) or 'not exported'}"]
+             f"total: {sum(times.values())} s", f"best checkpoint: {_shown(results['best_checkpoint'])}",
+             f"MINDIR: {', '.join(map(_shown, results['mindir'])) or 'not exported'}"]
     return "\n".join(lines)
 
 

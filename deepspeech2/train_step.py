@@ -15,6 +15,7 @@ from deepspeech2.features import num_freq_bins
 
 __all__ = ["global_norm", "clip_by_norm", "make_train_step"]
 
+JIT_LEVELS = ("O0", "O1")   # mindspore.jit: O1 adds automatic operator fusion
 NORM_EPS = 1e-6  # keeps the clip factor finite for an all-zero gradient
 
 
@@ -70,8 +71,10 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
 
     if not graph:
         return step, scaler
+    if cfg.train.jit_level not in JIT_LEVELS:
+        raise ValueError(f"train.jit_level must be one of {JIT_LEVELS}, got {cfg.train.jit_level!r}")
     inputs = dynamic_batch_inputs(num_freq_bins(cfg.features))
-    return mindspore.jit(mindspore.enable_dynamic(**inputs)(step)), scaler
+    return mindspore.jit(mindspore.enable_dynamic(**inputs)(step), jit_level=cfg.train.jit_level), scaler
 
 
 def dynamic_batch_inputs(n_freq: int) -> dict:

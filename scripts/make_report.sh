@@ -16,6 +16,12 @@ fi
 if [ "${1:-}" = "--rerun" ] || [ ! -f "$SPEEDUP/speedup.json" ]; then
   bash scripts/speedup_study.sh "$SPEEDUP"
 fi
+# "What more training buys": resume the quickstart run exactly from its last checkpoint up to epoch 12.
+MORE="${EXP}_more"
+if [ "${1:-}" = "--rerun" ] || [ ! -f "$MORE/metrics.jsonl" ]; then
+  rm -rf "$MORE"
+  run_logged "$MORE.log" ds2-train --config "$EXP/config.yaml" train.resume="$EXP" train.output_dir="$MORE" train.epochs=12
+fi
 # The exported MINDIR must give the same transcripts as the checkpoint.
 MANIFEST="$REPO_ROOT/data/LibriSpeech_dataset/libri_test_clean_manifest.json"
 python eval.py --config configs/lab_small.yaml --mindir "$EXP/deepspeech2.mindir" --manifest "$MANIFEST" \

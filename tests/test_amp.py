@@ -100,3 +100,11 @@ def test_graph_step_learns_for_both_rnn_types(rnn_type):
     losses = [float(step(*_batch(t=120 + 20 * (i % 2)))[0].asnumpy()) for i in range(12)]   # two shapes
     assert np.all(np.isfinite(losses))
     assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses
+
+
+def test_jit_level_o1_compiles_on_cpu_and_bad_levels_are_refused():
+    net, step, _ = _setup(["train.loss_scale=none", "train.jit_level=O1"], graph=True)
+    loss, _, finite = step(*_batch())
+    assert bool(finite.asnumpy()) and np.isfinite(float(loss.asnumpy()))
+    with pytest.raises(ValueError, match="jit_level"):
+        _setup(["train.jit_level=O3"], graph=True)
