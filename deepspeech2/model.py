@@ -225,6 +225,9 @@ class DeepSpeech2(nn.Cell):
         super().__init__()
         if model_cfg.num_layers < 1 or model_cfg.hidden_size < 1 or model_cfg.conv_channels < 1:
             raise ValueError(f"model sizes must be positive: {model_cfg}")
+        if model_cfg.rnn_type == "gru":
+            log.warning("rnn_type gru is experimental: MindSpore's GRUV2 backward fails for some shapes "
+                        "(PYNATIVE, and GRAPH with some sizes); lstm is the tested choice")
         if mindspore.get_context("device_target") != "CPU":
             log.warning("DeepSpeech2's fused RNN weights use the CPU kernels' layout; other devices are untested")
         self.num_freq = num_freq_bins(feature_cfg)
