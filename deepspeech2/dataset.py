@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,8 +169,12 @@ def create_dataset(source: BatchSource, data_cfg: DataConfig, start: int = 0):
     """A ``GeneratorDataset`` over ``source`` from item ``start``, with parallel workers."""
     import mindspore.dataset as ds
 
+    workers = max(1, data_cfg.num_workers)
+    cores = os.cpu_count() or 1
+    if workers > cores:   # mindspore.dataset refuses more workers than cores
+        log.warning("data.num_workers=%d > %d CPU cores: using %d workers", workers, cores, cores)
+        workers = cores
     ds.config.set_prefetch_size(max(1, data_cfg.prefetch_size))
     return ds.GeneratorDataset(
-        source, COLUMNS, sampler=ds.SequentialSampler(start_index=start),
-        num_parallel_workers=max(1, data_cfg.num_workers),
-        python_multiprocessing=data_cfg.python_multiprocessing and data_cfg.num_workers > 1)
+        source, COLUMNS, sampler=ds.SequentialSampler(start_index=start), num_parallel_workers=workers,
+        python_multiprocessing=data_cfg.python_multiprocessing and workers > 1)

@@ -41,7 +41,7 @@ bench "lab_small, batch 16"                       "${SMALL[@]}" --batch 16
 bench "small 256x3 (32 conv ch), batch 8"         "${SMALL[@]}" --batch 8 model.conv_channels=32
 MANIFEST="$REPO_ROOT/data/LibriSpeech_dataset/libri_train_manifest.json"
 if [ -f "$MANIFEST" ]; then
-  ds2-bench data --json "$JSON" --config configs/zoo.yaml --manifest "$MANIFEST" --workers 1,2,4 --batches 12 \
+  ds2-bench data --json "$JSON" --config configs/zoo.yaml --manifest "$MANIFEST" --workers 1,2 --batches 12 \
     2>>"$OUT/bench.log"
   ds2-bench data --json "$JSON" --config configs/zoo.yaml --manifest "$MANIFEST" --workers 2 --batches 12 \
     --label threads data.python_multiprocessing=false 2>>"$OUT/bench.log"

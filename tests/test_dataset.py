@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile
@@ -103,3 +105,13 @@ def test_pipeline_with_workers_equals_source_and_resumes(tiny_config):
     for k, batch in enumerate(got, start=1):
         for a, b in zip(batch, source[k]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_more_workers_than_cores_are_capped_with_a_warning(tiny_config, caplog):
+    vocab = Vocab()
+    utts, _ = load_utterances(tiny_config.data.train_manifest, vocab, tiny_config, training=True)
+    source = BatchSource(utts, make_batches(utts, 2)[:2], vocab, tiny_config)
+    data_cfg = DataConfig(num_workers=4 * (os.cpu_count() or 1), python_multiprocessing=False)
+    got = list(create_dataset(source, data_cfg).create_tuple_iterator(num_epochs=1, output_numpy=True))
+    assert len(got) == 2
+    assert "CPU cores: using" in caplog.text
