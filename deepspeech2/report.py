@@ -37,7 +37,7 @@ def _corpus_table(data: Path) -> str:
              f"{run.get('audio_hours_per_wall_minute', float('nan')):.2f} 小时音频/分钟，"
              f"每小时音频 {run.get('cpu_seconds_per_audio_hour', float('nan')):.0f} CPU 秒。"]
     if prep:
-        extra.append(f"预处理（FLAC→WAV、清单）：{prep['files']} 个文件，{prep['audio_hours']:.2f} 小时，"
+        extra.append(f"预处理（FLAC→WAV、清单）：{prep['files']['prepared']} 个文件，{prep['audio_hours']['prepared']:.2f} 小时，"
                      f"{prep['wall_time_s']:.1f} 秒（{prep['files_per_s']:.0f} 文件/秒，"
                      f"{prep['audio_hours_per_min']:.1f} 小时音频/分钟）。")
     return "\n".join(lines) + "\n".join(extra)
