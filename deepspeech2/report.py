@@ -54,7 +54,7 @@ def _train_summary(exp: Path) -> str:
              f"吞吐中位数 {rate:.1f} 音频秒/秒。"]
     for r in epochs:
         if "wer" in r:
-            lines.append(f"- 第 {r['epoch'] + 1} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
+            lines.append(f"- 第 {r['epoch']} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
                          f"WER {100 * r['wer']:.2f}%，CER {100 * r['cer']:.2f}%")
     return "\n".join(lines)
 

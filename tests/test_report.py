@@ -19,7 +19,7 @@ def _fake_run(exp: Path) -> None:
     save_config(cfg, exp / "config.yaml")
     records = [{"type": "step", "step": s, "epoch": 0, "loss": 500.0 - s, "lr": 1e-3, "grad_norm": 1.0,
                 "audio_s_per_s": 20.0 + s, "step_time": 1.0, "loss_scale": 1.0} for s in (10, 20, 30)]
-    records.append({"type": "epoch", "step": 30, "epoch": 0, "wer": 0.5, "cer": 0.25, "loss": 123.4})
+    records.append({"type": "epoch", "step": 30, "epoch": 1, "wer": 0.5, "cer": 0.25, "loss": 123.4})  # epochs done
     (exp / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
     summary = {"wer": 0.4321, "cer": 0.1234, "utterances": 29, "rtf": 0.05, "decoder": "greedy"}
     (exp / "eval" / "summary-test_clean.json").write_text(json.dumps(summary))
