@@ -78,6 +78,18 @@ def _model_summary(exp: Path) -> str:
             f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
 
 
+def _goal_line(results: dict) -> str:
+    """The lab's accuracy goal — test-clean WER at most half of pocketsphinx's on the same audio — checked."""
+    ours = [s["wer"] for name, s in results["evals"].items() if name.startswith("test_clean")]
+    base = [s["wer"] for s in results["baselines"].values() if s.get("set", "test_clean") == "test_clean"]
+    if not ours or not base:
+        return MISSING
+    best, target = min(ours), base[0] / 2
+    verdict = "达到" if best <= target else "**未达到**"
+    return (f"精度目标（合成 test-clean 上的 WER 不超过 pocketsphinx 的一半，即 ≤ {100 * target:.2f}%）：本次最好 "
+            f"{100 * best:.2f}%，{verdict}。")
+
+
 def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str]:
     """Template values: tables as Markdown, figures copied into ``figures``."""
     from deepspeech2.results import format_table
@@ -87,6 +99,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str
               "model_summary": _model_summary(exp), "extended_summary": _train_summary(exp.with_name(exp.name + "_more"))}
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
+    values["goal_line"] = _goal_line(results)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png")):
         if src.is_file():
             shutil.copyfile(src, figures / name)

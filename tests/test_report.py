@@ -51,6 +51,7 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     assert not re.search(r"\$[a-z_]+", text)                      # every placeholder substituted
     assert "43.21" in text and "12.34" in text and "69.61" in text  # our WER/CER and pocketsphinx's
     assert "第 1 轮结束：dev 损失 123.40，WER 50.00%，CER 25.00%" in text
+    assert "≤ 34.80%）：本次最好 43.21%，**未达到**" in text
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
     assert text.count(MISSING) >= 1                                  # speed-up study not run
