@@ -20,7 +20,7 @@ from deepspeech2.config import FeatureConfig, ModelConfig
 from deepspeech2.features import num_freq_bins
 
 __all__ = ["ConvSpec", "CONV_STACK", "conv_output_size", "output_lengths", "rnn_input_size",
-           "DeepSpeech2", "count_parameters", "analytic_flops"]
+           "DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ CONV_STACK: tuple[ConvSpec, ...] = (
     ConvSpec(kernel=(41, 11), stride=(2, 2), padding=(20, 20, 5, 5)),
     ConvSpec(kernel=(21, 11), stride=(2, 1), padding=(10, 10, 5, 5)),
 )
+ZOO_PARAMETERS = 86_608_096   # trainable parameters of the zoo's network (the default ModelConfig)
 GATE_SATURATION = 1e4  # |pre-activation| that pins a gate to exactly 0 or 1 on padded frames
 
 
@@ -254,7 +255,7 @@ class DeepSpeech2(nn.Cell):
 
 
 def count_parameters(net: nn.Cell) -> int:
-    """Trainable parameters (86,608,096 for the zoo network); BatchNorm statistics excluded."""
+    """Trainable parameters (``ZOO_PARAMETERS`` for the zoo network); BatchNorm statistics excluded."""
     return int(sum(int(np.prod(p.shape)) for p in net.trainable_params()))
 
 

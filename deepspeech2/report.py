@@ -66,7 +66,7 @@ def _model_summary(exp: Path) -> str:
         return MISSING
     from deepspeech2.build import build_vocab
     from deepspeech2.config import load_config
-    from deepspeech2.model import DeepSpeech2, count_parameters
+    from deepspeech2.model import ZOO_PARAMETERS, DeepSpeech2, count_parameters
 
     cfg = load_config(path)
     m, o, d = cfg.model, cfg.optim, cfg.data
@@ -74,7 +74,7 @@ def _model_summary(exp: Path) -> str:
     norms = "，RNN 层间与输出层前加 BatchNorm" if m.rnn_batch_norm and m.fc_batch_norm else ""
     return (f"本次训练的配置（`{path.name}`，训练时写出）：两层卷积 {m.conv_channels} 通道，"
             f"{m.num_layers} 层{'双向' if m.bidirectional else '单向'} {m.rnn_type.upper()}，隐层 {m.hidden_size}{norms}，"
-            f"共 {params:,} 个参数（模型库完整结构为 86,608,096）；批大小 {d.batch_size}，峰值学习率 {o.lr:g}，"
+            f"共 {params:,} 个参数（模型库完整结构为 {ZOO_PARAMETERS:,}）；批大小 {d.batch_size}，峰值学习率 {o.lr:g}，"
             f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
 
 

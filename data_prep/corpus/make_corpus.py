@@ -144,7 +144,8 @@ def generate_split(out_dir: Path, name: str, hours: float, seed: int = 0, jobs: 
     tarball = out_dir / f"{name}.tar.gz"
     md5 = write_tarball(staging, TOP_DIR, tarball)
     record = {"split": name, "fingerprint": fingerprint, "seed": seed,
-              "generator_version": GENERATOR_VERSION, "minutes_per_speaker": spec.minutes_per_speaker, "tarball": tarball.name,
+              "generator_version": GENERATOR_VERSION, "minutes_per_speaker": spec.minutes_per_speaker,
+              "tarball": tarball.name,
               "tarball_bytes": tarball.stat().st_size, "md5": md5,
               **split_statistics(plan, durations, clock.elapsed(), time.monotonic() - started)}
     split_record_path(out_dir, name).write_text(json.dumps(record, indent=2) + "\n",
