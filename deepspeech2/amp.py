@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from deepspeech2.config import TrainConfig
+from deepspeech2.config import AmpDtype, AmpLevel, LossScale, TrainConfig, choices
 
 __all__ = ["AMP_LEVELS", "LOSS_SCALES", "apply_amp", "make_loss_scaler", "loss_scale_value"]
 
 log = logging.getLogger(__name__)
-AMP_LEVELS = ("O0", "O1", "O2", "O3")
-LOSS_SCALES = ("none", "static", "dynamic")
+AMP_LEVELS = choices(AmpLevel)
+LOSS_SCALES = choices(LossScale)
 SCALE_FACTOR = 2  # dynamic scaler: multiply/divide the scale by this
-_DTYPES = ("float16", "bfloat16")
+_DTYPES = choices(AmpDtype)
 
 
 def apply_amp(net, cfg: TrainConfig):

@@ -10,11 +10,13 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import yaml
 
 __all__ = [
+    "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType",
+    "ConvActivation", "DecoderKind", "ExportFormat", "ExportOutput",
     "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
     "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
@@ -23,6 +25,26 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid."""
+
+
+# Keys with a fixed set of values: checked when the config is loaded, and the single source of the
+# valid values for the modules that use them (``choices(AmpLevel)``).
+DeviceTarget = Literal["CPU", "GPU", "Ascend"]
+ExecMode = Literal["graph", "pynative"]
+JitLevel = Literal["O0", "O1"]                 # mindspore.jit: O1 adds automatic operator fusion
+AmpLevel = Literal["O0", "O1", "O2", "O3"]
+AmpDtype = Literal["float16", "bfloat16"]
+LossScale = Literal["none", "static", "dynamic"]
+RnnType = Literal["lstm", "gru"]
+ConvActivation = Literal["tanh", "hardtanh"]
+DecoderKind = Literal["greedy", "beam"]
+ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
+ExportOutput = Literal["log_probs", "probs"]
+
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The valid values of one of the Literal types above."""
+    return typing.get_args(literal)
 
 
 @dataclass
@@ -56,9 +78,9 @@ class FeatureConfig:
 @dataclass
 class ModelConfig:
     conv_channels: int = 32        # channels of both conv layers
-    conv_activation: str = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
+    conv_activation: ConvActivation = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
     conv_bias: bool = False        # bias in the conv layers (zoo: none)
-    rnn_type: str = "lstm"         # lstm | gru
+    rnn_type: RnnType = "lstm"         # lstm | gru
     hidden_size: int = 1024        # RNN hidden units per direction
     num_layers: int = 5            # stacked RNN layers
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)
@@ -86,14 +108,14 @@ class TrainConfig:
     epochs: int = 70
     max_steps: int = 0             # stop after this many optimizer steps; 0 = no limit
     seed: int = 1
-    device_target: str = "CPU"     # CPU | GPU | Ascend
+    device_target: DeviceTarget = "CPU"     # CPU | GPU | Ascend
     device_id: int = 0
     cpu_threads: int = 0           # CPU op threads; 0 = one per core
-    mode: str = "graph"            # graph | pynative
-    jit_level: str = "O0"          # GRAPH compile level: O0 | O1 (automatic op fusion; for GPU/Ascend)
-    amp_level: str = "O0"          # O0 (fp32) | O1 | O2 | O3
-    amp_dtype: str = "float16"     # float16 | bfloat16 (target permitting)
-    loss_scale: str = "none"       # none | static | dynamic
+    mode: ExecMode = "graph"            # graph | pynative
+    jit_level: JitLevel = "O0"          # GRAPH compile level: O0 | O1 (automatic op fusion; for GPU/Ascend)
+    amp_level: AmpLevel = "O0"          # O0 (fp32) | O1 | O2 | O3
+    amp_dtype: AmpDtype = "float16"     # float16 | bfloat16 (target permitting)
+    loss_scale: LossScale = "none"       # none | static | dynamic
     loss_scale_value: float = 65536.0  # initial (dynamic) or fixed (static) loss scale
     loss_scale_window: int = 1000  # dynamic: finite steps before the scale is doubled
     log_interval: int = 10         # steps between log lines
@@ -109,7 +131,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    decoder: str = "greedy"        # greedy | beam
+    decoder: DecoderKind = "greedy"        # greedy | beam
     beam_width: int = 16
     lm_path: str = ""              # ARPA word n-gram LM for beam search; "" = none
     lm_alpha: float = 0.8          # LM weight
@@ -122,8 +144,8 @@ class EvalConfig:
 @dataclass
 class ExportConfig:
     file_name: str = "deepspeech2" # output path without extension
-    file_format: str = "MINDIR"    # MINDIR | ONNX | AIR
-    output: str = "log_probs"      # log_probs | probs
+    file_format: ExportFormat = "MINDIR"    # MINDIR | ONNX | AIR
+    output: ExportOutput = "log_probs"      # log_probs | probs
 
 
 @dataclass
@@ -148,6 +170,10 @@ def _convert(value: Any, typ: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return config_from_dict(value, typ, where)
+    if typing.get_origin(typ) is Literal:
+        if value not in choices(typ):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(choices(typ))}")
+        return value
     if isinstance(value, str) and typ is not str:
         value = yaml.safe_load(value) if value != "" else value
     if typ is bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from deepspeech2.config import DecoderKind, choices
 from deepspeech2.lm import BOS
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ __all__ = [
     "make_decoder",
 ]
 
-DECODER_KINDS = ("greedy", "beam")
+DECODER_KINDS = choices(DecoderKind)
 _BEAM_OPTIONS = frozenset({"beam_width", "lm", "alpha", "beta", "cutoff_prob", "cutoff_top_n", "space_label"})
 _NEG_INF = float("-inf")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import os
 
+from deepspeech2.config import DeviceTarget, ExecMode, choices
+
 __all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa"]
 
 log = logging.getLogger(__name__)
-DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
-_MODES = ("graph", "pynative")
+DEVICE_TARGETS = choices(DeviceTarget)
+_MODES = choices(ExecMode)
 _initialised: tuple | None = None
 
 

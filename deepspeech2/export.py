@@ -12,13 +12,13 @@ import json
 import logging
 from pathlib import Path
 
-from deepspeech2.config import Config
+from deepspeech2.config import Config, ExportFormat, ExportOutput, choices
 
 __all__ = ["ExportError", "export_model", "main", "FORMATS", "OUTPUTS"]
 
 log = logging.getLogger(__name__)
-FORMATS = ("MINDIR", "ONNX", "AIR")
-OUTPUTS = ("log_probs", "probs")
+FORMATS = choices(ExportFormat)
+OUTPUTS = choices(ExportOutput)
 _SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 
 

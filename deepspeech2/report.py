@@ -1,6 +1,7 @@
 """Fill ``report/template.md`` with numbers and figures from real runs → ``report/README.md``.
 
-``python -m deepspeech2.report --exp exp/lab_small --speedup exp/speedup --data data --out report``
+``python -m deepspeech2.report --exp exp/lab_small --extended exp/lab_small_more --long exp/lab_long
+--speedup exp/speedup --data data --out report``
 Every number in the report comes from files these runs wrote; missing runs are marked as such.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from deepspeech2.results import collect_results
 
 __all__ = ["gather", "main"]
 MISSING = "（未运行：请先执行对应脚本）"
+LONG_CER_GOAL = 0.05  # the longer recipe's target: test-clean CER at most 5 %
 
 
 def _read_json(path: Path) -> dict | None:
@@ -78,6 +80,33 @@ def _model_summary(exp: Path) -> str:
             f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
 
 
+def _long_cer_line(results: dict) -> str:
+    """The longer recipe's goal — test-clean CER at most LONG_CER_GOAL — checked."""
+    ours = [s["cer"] for name, s in results["evals"].items() if name.startswith("test_clean")]
+    if not ours:
+        return MISSING
+    best = min(ours)
+    verdict = "达到" if best <= LONG_CER_GOAL else "**未达到**"
+    return f"长训练目标（合成 test-clean 上 CER ≤ {100 * LONG_CER_GOAL:.0f}%）：本次最好 {100 * best:.2f}%，{verdict}。"
+
+
+def _long_run(exp: Path) -> str:
+    """The longer recipe's section: its preset, training curve, results table and goal, or MISSING."""
+    if not (exp / "metrics.jsonl").is_file():
+        return MISSING
+    from deepspeech2.config import load_config
+    from deepspeech2.results import format_table
+
+    results = collect_results(exp)
+    data = Path(load_config(exp / "config.yaml").data.train_manifest).parent.parent  # <data>/LibriSpeech_dataset/x.json
+    parts = [_corpus_table(data), "", _model_summary(exp), "", _train_summary(exp), ""]
+    if (exp / "loss_curve.png").is_file():
+        parts += ["![长训练曲线](figures/loss_curve_long.png)", ""]
+    if results["evals"]:
+        parts += [format_table(results), "", _goal_line(results), "", _long_cer_line(results)]
+    return "\n".join(parts)
+
+
 def _goal_line(results: dict) -> str:
     """The lab's accuracy goal — test-clean WER at most half of pocketsphinx's on the same audio — checked."""
     ours = [s["wer"] for name, s in results["evals"].items() if name.startswith("test_clean")]
@@ -90,17 +119,20 @@ def _goal_line(results: dict) -> str:
             f"{100 * best:.2f}%，{verdict}。")
 
 
-def gather(exp: Path, speedup: Path, data: Path, figures: Path) -> dict[str, str]:
-    """Template values: tables as Markdown, figures copied into ``figures``."""
+def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, long: Path) -> dict[str, str]:
+    """Template values: tables as Markdown, figures copied into ``figures``. ``extended`` is the quickstart
+    run resumed to more epochs, ``long`` the longer recipe's run; either may be missing."""
     from deepspeech2.results import format_table
 
     figures.mkdir(parents=True, exist_ok=True)
     values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
-              "model_summary": _model_summary(exp), "extended_summary": _train_summary(exp.with_name(exp.name + "_more"))}
+              "model_summary": _model_summary(exp), "extended_summary": _train_summary(extended),
+              "long_run": _long_run(long)}
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     values["goal_line"] = _goal_line(results)
-    for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png")):
+    for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
+                      (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():
             shutil.copyfile(src, figures / name)
     values["speedup_table"] = (speedup / "speedup.md").read_text(encoding="utf-8") if (speedup / "speedup.md").is_file() else MISSING
@@ -124,13 +156,16 @@ def _cores() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.report", description=__doc__)
-    parser.add_argument("--exp", required=True)
+    parser.add_argument("--exp", required=True, help="the quickstart run (exp/lab_small)")
+    parser.add_argument("--extended", required=True, help="the quickstart run resumed to more epochs")
+    parser.add_argument("--long", required=True, help="the longer recipe's run (configs/lab_long.yaml)")
     parser.add_argument("--speedup", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True, help="report directory holding template.md")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    values = gather(Path(args.exp), Path(args.speedup), Path(args.data), out / "figures")
+    values = gather(Path(args.exp), Path(args.speedup), Path(args.data), out / "figures",
+                    Path(args.extended), Path(args.long))
     text = Template((out / "template.md").read_text(encoding="utf-8")).safe_substitute(values)
     (out / "README.md").write_text(text, encoding="utf-8")
     print(out / "README.md")

@@ -10,12 +10,12 @@ import mindspore
 from mindspore import Tensor, nn, ops
 
 from deepspeech2.amp import make_loss_scaler
-from deepspeech2.config import Config
+from deepspeech2.config import Config, JitLevel, choices
 from deepspeech2.features import num_freq_bins
 
 __all__ = ["global_norm", "clip_by_norm", "make_train_step"]
 
-JIT_LEVELS = ("O0", "O1")   # mindspore.jit: O1 adds automatic operator fusion
+JIT_LEVELS = choices(JitLevel)
 NORM_EPS = 1e-6  # keeps the clip factor finite for an all-zero gradient
 
 

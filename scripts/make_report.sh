@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # Regenerate report/README.md (Chinese lab report) from real runs: the quickstart run (exp/lab_small),
-# a MINDIR-vs-checkpoint check, and the speed-up study (exp/speedup). Runs what is missing.
+# its exact resume to 12 epochs, a MINDIR-vs-checkpoint check, the speed-up study (exp/speedup) and,
+# when it exists (or with --with-long), the longer recipe (exp/lab_long). Runs what is missing.
 set -euo pipefail
-usage="Usage: bash scripts/make_report.sh [--rerun]
-  --rerun  run the quickstart and the speed-up study again even if their results exist"
-[ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] && { echo "$usage"; exit 0; }
+usage="Usage: bash scripts/make_report.sh [--rerun] [--with-long]
+  --rerun      run the quickstart, the resume and the speed-up study again even if their results exist
+  --with-long  also run the longer recipe (configs/lab_long.yaml, ~1.5 h) if exp/lab_long has no results"
+RERUN=0 WITH_LONG=0
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) echo "$usage"; exit 0 ;;
+    --rerun) RERUN=1 ;;
+    --with-long) WITH_LONG=1 ;;
+    *) echo "unknown argument: $arg" >&2; echo "$usage" >&2; exit 2 ;;
+  esac
+done
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO_ROOT/scripts/lib.sh"
 cd "$REPO_ROOT"
 EXP="$REPO_ROOT/exp/lab_small"
 SPEEDUP="$REPO_ROOT/exp/speedup"
-if [ "${1:-}" = "--rerun" ] || [ ! -f "$EXP/results.json" ]; then
+LONG="$REPO_ROOT/exp/lab_long"
+if [ "$RERUN" = 1 ] || [ ! -f "$EXP/results.json" ]; then
   bash scripts/quickstart.sh
 fi
-if [ "${1:-}" = "--rerun" ] || [ ! -f "$SPEEDUP/speedup.json" ]; then
+if [ "$WITH_LONG" = 1 ] && [ ! -f "$LONG/results.json" ]; then
+  TRAIN_HOURS=4 MAX_DURATION=25 DATA="$REPO_ROOT/data/long" EXP="$LONG" CONFIG="$REPO_ROOT/configs/lab_long.yaml" bash scripts/quickstart.sh
+fi
+if [ "$RERUN" = 1 ] || [ ! -f "$SPEEDUP/speedup.json" ]; then
   bash scripts/speedup_study.sh "$SPEEDUP"
 fi
 # "What more training buys": resume the quickstart run exactly from its last checkpoint up to epoch 12.
 MORE="${EXP}_more"
-if [ "${1:-}" = "--rerun" ] || [ ! -f "$MORE/metrics.jsonl" ]; then
+if [ "$RERUN" = 1 ] || [ ! -f "$MORE/metrics.jsonl" ]; then
   rm -rf "$MORE"
   run_logged "$MORE.log" ds2-train --config "$EXP/config.yaml" train.resume="$EXP" train.output_dir="$MORE" train.epochs=12
 fi
@@ -36,4 +50,5 @@ n = sum(1 for line in a.splitlines() if "ref=" in line)
 (exp / "mindir_check.json").write_text(json.dumps({"identical": a == b, "utterances": n}))
 print("MINDIR vs checkpoint transcripts identical:", a == b)
 PY
-python -m deepspeech2.report --exp "$EXP" --speedup "$SPEEDUP" --data "$REPO_ROOT/data" --out "$REPO_ROOT/report"
+python -m deepspeech2.report --exp "$EXP" --extended "$MORE" --long "$LONG" --speedup "$SPEEDUP" \
+  --data "$REPO_ROOT/data" --out "$REPO_ROOT/report"

@@ -9,6 +9,7 @@ usage="Usage: bash scripts/quickstart.sh [--stage N] [--stop_stage M]
           6 export MINDIR + transcribe  7 results table
   env: TRAIN_HOURS (synthetic train-clean-100 hours, default 1.5), EVAL_HOURS (each eval split, default 0.1),
        MINUTES_PER_SPEAKER (audio per synthetic reader, default 2: many voices in a small corpus),
+       MAX_DURATION (longest training utterance kept by the preparation, s; default 15),
        CONFIG (default configs/lab_small.yaml), DATA (default <repo>/data), EXP (default <repo>/exp/lab_small)"
 stage=1
 stop_stage=7
@@ -32,6 +33,7 @@ CONFIG="$(abspath "${CONFIG:-$REPO_ROOT/configs/lab_small.yaml}")"
 TRAIN_HOURS="${TRAIN_HOURS:-1.5}"
 EVAL_HOURS="${EVAL_HOURS:-0.1}"
 MINUTES_PER_SPEAKER="${MINUTES_PER_SPEAKER:-2}"
+MAX_DURATION="${MAX_DURATION:-15}"
 PREPARED="$DATA/LibriSpeech_dataset"
 LOG="$EXP/quickstart.log"
 TIMES="$EXP/stage_times.tsv"
@@ -59,7 +61,8 @@ if stage_on 2; then
 fi
 if stage_on 3; then
   echo "== stage 3: prepare wav/txt and JSON + CSV manifests"
-  timed prepare ds2-prepare-librispeech --target-dir "$PREPARED" --tarball-dir "$DATA/corpus" --num-workers 2
+  timed prepare ds2-prepare-librispeech --target-dir "$PREPARED" --tarball-dir "$DATA/corpus" --num-workers 2 \
+    --max-duration "$MAX_DURATION"
 fi
 if stage_on 4; then
   echo "== stage 4: train ($CONFIG)"

@@ -6,7 +6,7 @@ import pytest
 from mindspore import Tensor
 
 from deepspeech2.amp import apply_amp, loss_scale_value
-from deepspeech2.config import load_config
+from deepspeech2.config import ConfigError, TrainConfig, load_config
 from deepspeech2.device import init_device
 
 TINY = ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1", "train.cpu_threads=2",
@@ -85,9 +85,10 @@ def test_float16_levels_train(level):
 
 
 def test_bad_amp_settings():
-    cfg = load_config(None, ["train.amp_level=O5"])
-    with pytest.raises(ValueError, match="amp_level"):
-        apply_amp(None, cfg.train)
+    with pytest.raises(ConfigError, match=r"train.amp_level: 'O5' is not one of \['O0', 'O1', 'O2', 'O3'\]"):
+        load_config(None, ["train.amp_level=O5"])
+    with pytest.raises(ValueError, match="amp_level"):     # a config built in code is checked too
+        apply_amp(None, TrainConfig(amp_level="O5"))
     cfg = load_config(None, ["train.amp_level=O2", "train.amp_dtype=bfloat16"])
     with pytest.raises(ValueError, match="bfloat16 is not supported"):
         apply_amp(None, cfg.train)

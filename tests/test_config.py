@@ -43,6 +43,17 @@ def test_type_errors_are_reported():
         apply_overrides(Config(), ["data.shuffle=3"])
 
 
+def test_keys_with_fixed_values_are_checked_when_loading(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  mode: eager\n")
+    with pytest.raises(ConfigError, match=rf"{path}.train.mode: 'eager' is not one of \['graph', 'pynative'\]"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"train.jit_level: 'O3' is not one of \['O0', 'O1'\]"):
+        load_config(None, ["train.jit_level=O3"])
+    cfg = load_config(None, ["train.device_target=Ascend", "eval.decoder=beam", "model.rnn_type=gru"])
+    assert (cfg.train.device_target, cfg.eval.decoder, cfg.model.rnn_type) == ("Ascend", "beam", "gru")
+
+
 def test_saved_config_round_trips(tmp_path):
     cfg = load_config(None, ["optim.lr=0.5", "train.output_dir=/x"])
     out = save_config(cfg, tmp_path / "sub" / "config.yaml")

@@ -10,31 +10,27 @@ from deepspeech2.config import load_config, save_config
 from deepspeech2.report import MISSING, main
 
 
-def _fake_run(exp: Path) -> None:
+def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None) -> None:
     """Files a quickstart run writes, with known numbers."""
     (exp / "eval").mkdir(parents=True)
     (exp / "baseline").mkdir()
+    manifest = f"data.train_manifest={data / 'LibriSpeech_dataset' / 'train.json'}" if data else "train.epochs=4"
     cfg = load_config(None, ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1",
-                             "train.epochs=4"])
+                             "train.epochs=4", manifest])
     save_config(cfg, exp / "config.yaml")
     records = [{"type": "step", "step": s, "epoch": 0, "loss": 500.0 - s, "lr": 1e-3, "grad_norm": 1.0,
                 "audio_s_per_s": 20.0 + s, "step_time": 1.0, "loss_scale": 1.0} for s in (10, 20, 30)]
     records.append({"type": "epoch", "step": 30, "epoch": 1, "wer": 0.5, "cer": 0.25, "loss": 123.4})  # epochs done
     (exp / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
-    summary = {"wer": 0.4321, "cer": 0.1234, "utterances": 29, "rtf": 0.05, "decoder": "greedy"}
+    summary = {"wer": 0.4321, "cer": cer, "utterances": 29, "rtf": 0.05, "decoder": "greedy"}
     (exp / "eval" / "summary-test_clean.json").write_text(json.dumps(summary))
     (exp / "baseline" / "pocketsphinx.json").write_text(json.dumps({**summary, "wer": 0.6961, "set": "test_clean"}))
     (exp / "stage_times.tsv").write_text("corpus\t52\ntrain\t640\n")
     (exp / "mindir_check.json").write_text(json.dumps({"identical": True, "utterances": 29}))
 
 
-def test_report_is_filled_from_run_files(tmp_path, repo_root):
-    out = tmp_path / "report"
-    out.mkdir()
-    shutil.copyfile(Path(repo_root) / "report" / "template.md", out / "template.md")
-    exp = tmp_path / "exp" / "lab_small"
-    _fake_run(exp)
-    data = tmp_path / "data"
+def _fake_data(data: Path) -> None:
+    """Files corpus generation and preparation write, with known numbers."""
     (data / "corpus").mkdir(parents=True)
     (data / "LibriSpeech_dataset").mkdir()
     (data / "corpus" / "generation_report.json").write_text(json.dumps({
@@ -45,13 +41,38 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     (data / "LibriSpeech_dataset" / "prepare_summary.json").write_text(json.dumps({
         "files": {"prepared": 573, "converted": 573, "reused": 0}, "audio_hours": {"prepared": 1.92},
         "wall_time_s": 2.9, "files_per_s": 196.1, "audio_hours_per_min": 39.5}))
-    assert main(["--exp", str(exp), "--speedup", str(tmp_path / "none"), "--data", str(data),
-                 "--out", str(out)]) == 0
-    text = (out / "README.md").read_text(encoding="utf-8")
+
+
+def _report(tmp_path: Path, repo_root, long_run: bool) -> str:
+    out = tmp_path / "report"
+    out.mkdir()
+    shutil.copyfile(Path(repo_root) / "report" / "template.md", out / "template.md")
+    exp = tmp_path / "exp" / "lab_small"
+    _fake_run(exp)
+    data = tmp_path / "data"
+    _fake_data(data)
+    if long_run:
+        _fake_data(tmp_path / "data_long")
+        _fake_run(tmp_path / "exp" / "lab_long", cer=0.0432, data=tmp_path / "data_long")
+    assert main(["--exp", str(exp), "--extended", str(tmp_path / "exp" / "lab_small_more"),
+                 "--long", str(tmp_path / "exp" / "lab_long"), "--speedup", str(tmp_path / "none"),
+                 "--data", str(data), "--out", str(out)]) == 0
+    return (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_report_is_filled_from_run_files(tmp_path, repo_root):
+    text = _report(tmp_path, repo_root, long_run=False)
     assert not re.search(r"\$[a-z_]+", text)                      # every placeholder substituted
     assert "43.21" in text and "12.34" in text and "69.61" in text  # our WER/CER and pocketsphinx's
     assert "第 1 轮结束：dev 损失 123.40，WER 50.00%，CER 25.00%" in text
     assert "≤ 34.80%）：本次最好 43.21%，**未达到**" in text
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
-    assert text.count(MISSING) >= 1                                  # speed-up study not run
+    assert text.count(MISSING) >= 3                   # speed-up study, extended and long runs not run
+
+
+def test_report_checks_the_long_recipe_goal(tmp_path, repo_root):
+    text = _report(tmp_path, repo_root, long_run=True)
+    assert "CER ≤ 5%）：本次最好 4.32%，达到" in text              # the long run's test-clean CER, checked
+    assert "CER ≤ 5%）：本次最好 12.34%" not in text                # not the quickstart's
+    assert text.count("| train-clean-100 | 1.50 | 455 | 45 | 11.8 |") == 2   # its corpus table too
