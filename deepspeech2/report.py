@@ -24,6 +24,22 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _synthesis_line(gen: dict) -> str:
+    """Synthesis cost summed over the split records (a re-run that reused every split still has them)."""
+    splits = list(gen.get("splits", {}).values())
+    try:
+        hours = sum(s["hours"] for s in splits)
+        wall = sum(s["wall_seconds"] for s in splits)
+        cpu = sum(s["cpu_seconds"] for s in splits)
+    except KeyError:
+        return ""
+    if not hours or not wall:
+        return ""
+    reused = "（本次运行复用了先前合成的语料）" if not gen.get("this_run", {}).get("generated_splits", True) else ""
+    return (f"\n\n合成：{hours:.2f} 小时音频，墙钟 {wall:.0f} 秒，{hours / (wall / 60):.2f} 小时音频/分钟，"
+            f"每小时音频 {cpu / hours:.0f} CPU 秒{reused}。")
+
+
 def _corpus_table(data: Path) -> str:
     gen = _read_json(data / "corpus" / "generation_report.json")
     prep = _read_json(data / "LibriSpeech_dataset" / "prepare_summary.json")
@@ -34,10 +50,7 @@ def _corpus_table(data: Path) -> str:
         dur = s.get("duration_seconds", {})
         lines.append(f"| {name} | {s.get('hours', 0):.2f} | {s.get('utterances', '-')} | {s.get('speakers', '-')} | "
                      f"{dur.get('median', float('nan')):.1f} |")
-    run = gen.get("this_run", {})
-    extra = [f"\n\n合成：{run.get('audio_hours', float('nan')):.2f} 小时音频，墙钟 {run.get('wall_seconds', float('nan')):.0f} 秒，"
-             f"{run.get('audio_hours_per_wall_minute', float('nan')):.2f} 小时音频/分钟，"
-             f"每小时音频 {run.get('cpu_seconds_per_audio_hour', float('nan')):.0f} CPU 秒。"]
+    extra = [_synthesis_line(gen)]
     if prep:
         extra.append(f"预处理（FLAC→WAV、清单）：{prep['files']['prepared']} 个文件，{prep['audio_hours']['prepared']:.2f} 小时，"
                      f"{prep['wall_time_s']:.1f} 秒（{prep['files_per_s']:.0f} 文件/秒，"
@@ -52,7 +65,7 @@ def _train_summary(exp: Path) -> str:
     from deepspeech2.plots import read_metrics
     steps, epochs = read_metrics(metrics)
     rate = sorted(r["audio_s_per_s"] for r in steps)[len(steps) // 2]
-    lines = [f"- 训练步数 {steps[-1]['step']}，首步损失 {steps[0]['loss']:.1f}，末步损失 {steps[-1]['loss']:.2f}；"
+    lines = [f"- 训练步数 {steps[-1]['step']}，首个记录的损失 {steps[0]['loss']:.1f}，末步损失 {steps[-1]['loss']:.2f}；"
              f"吞吐中位数 {rate:.1f} 音频秒/秒。"]
     for r in epochs:
         if "wer" in r:

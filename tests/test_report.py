@@ -29,15 +29,19 @@ def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None) -> None:
     (exp / "mindir_check.json").write_text(json.dumps({"identical": True, "utterances": 29}))
 
 
-def _fake_data(data: Path) -> None:
+def _fake_data(data: Path, reused: bool = False) -> None:
     """Files corpus generation and preparation write, with known numbers."""
     (data / "corpus").mkdir(parents=True)
     (data / "LibriSpeech_dataset").mkdir()
     (data / "corpus" / "generation_report.json").write_text(json.dumps({
         "splits": {"train-clean-100": {"hours": 1.5, "utterances": 455, "speakers": 45,
-                                       "duration_seconds": {"median": 11.8}}},
-        "this_run": {"audio_hours": 1.92, "wall_seconds": 52.0, "audio_hours_per_wall_minute": 2.2,
-                     "cpu_seconds_per_audio_hour": 57.0}}))
+                                       "duration_seconds": {"median": 11.8}, "wall_seconds": 40.0,
+                                       "cpu_seconds": 81.0},
+                   "dev-clean": {"hours": 0.1, "utterances": 31, "speakers": 3,
+                                 "duration_seconds": {"median": 12.0}, "wall_seconds": 3.0, "cpu_seconds": 6.0}},
+        # a re-run that reused every split records no rates for itself (None), only the split records
+        "this_run": {"generated_splits": [] if reused else ["train-clean-100", "dev-clean"], "audio_hours": 0,
+                     "audio_hours_per_wall_minute": None, "cpu_seconds_per_audio_hour": None}}))
     (data / "LibriSpeech_dataset" / "prepare_summary.json").write_text(json.dumps({
         "files": {"prepared": 573, "converted": 573, "reused": 0}, "audio_hours": {"prepared": 1.92},
         "wall_time_s": 2.9, "files_per_s": 196.1, "audio_hours_per_min": 39.5}))
@@ -52,7 +56,7 @@ def _report(tmp_path: Path, repo_root, long_run: bool) -> str:
     data = tmp_path / "data"
     _fake_data(data)
     if long_run:
-        _fake_data(tmp_path / "data_long")
+        _fake_data(tmp_path / "data_long", reused=True)
         _fake_run(tmp_path / "exp" / "lab_long", cer=0.0432, data=tmp_path / "data_long")
     assert main(["--exp", str(exp), "--extended", str(tmp_path / "exp" / "lab_small_more"),
                  "--long", str(tmp_path / "exp" / "lab_long"), "--speedup", str(tmp_path / "none"),
@@ -68,6 +72,7 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     assert "≤ 34.80%）：本次最好 43.21%，**未达到**" in text
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
+    assert "合成：1.60 小时音频，墙钟 43 秒，2.23 小时音频/分钟，每小时音频 54 CPU 秒。" in text
     assert text.count(MISSING) >= 3                   # speed-up study, extended and long runs not run
 
 
@@ -76,3 +81,4 @@ def test_report_checks_the_long_recipe_goal(tmp_path, repo_root):
     assert "CER ≤ 5%）：本次最好 4.32%，达到" in text              # the long run's test-clean CER, checked
     assert "CER ≤ 5%）：本次最好 12.34%" not in text                # not the quickstart's
     assert text.count("| train-clean-100 | 1.50 | 455 | 45 | 11.8 |") == 2   # its corpus table too
+    assert "每小时音频 54 CPU 秒（本次运行复用了先前合成的语料）。" in text      # reused corpus: no crash
