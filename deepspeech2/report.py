@@ -67,10 +67,14 @@ def _train_summary(exp: Path) -> str:
     rate = sorted(r["audio_s_per_s"] for r in steps)[len(steps) // 2]
     lines = [f"- 训练步数 {steps[-1]['step']}，首个记录的损失 {steps[0]['loss']:.1f}，末步损失 {steps[-1]['loss']:.2f}；"
              f"吞吐中位数 {rate:.1f} 音频秒/秒。"]
-    for r in epochs:
-        if "wer" in r:
-            lines.append(f"- 第 {r['epoch']} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
-                         f"WER {100 * r['wer']:.2f}%，CER {100 * r['cer']:.2f}%")
+    evaluated = [r for r in epochs if "wer" in r]
+    for r in evaluated:
+        lines.append(f"- 第 {r['epoch']} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
+                     f"WER {100 * r['wer']:.2f}%，CER {100 * r['cer']:.2f}%")
+    if any("loss" in r for r in evaluated):
+        best = min((r for r in evaluated if "loss" in r), key=lambda r: r["loss"])
+        trend = ("之后回升（过拟合）" if best is not evaluated[-1] else "，仍在下降")
+        lines.append(f"- dev 损失最低在第 {best['epoch']} 轮（共 {evaluated[-1]['epoch']} 轮）{trend}。")
     return "\n".join(lines)
 
 

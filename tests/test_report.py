@@ -10,7 +10,7 @@ from deepspeech2.config import load_config, save_config
 from deepspeech2.report import MISSING, main
 
 
-def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None) -> None:
+def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None, dev_losses=(123.4,)) -> None:
     """Files a quickstart run writes, with known numbers."""
     (exp / "eval").mkdir(parents=True)
     (exp / "baseline").mkdir()
@@ -20,7 +20,8 @@ def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None) -> None:
     save_config(cfg, exp / "config.yaml")
     records = [{"type": "step", "step": s, "epoch": 0, "loss": 500.0 - s, "lr": 1e-3, "grad_norm": 1.0,
                 "audio_s_per_s": 20.0 + s, "step_time": 1.0, "loss_scale": 1.0} for s in (10, 20, 30)]
-    records.append({"type": "epoch", "step": 30, "epoch": 1, "wer": 0.5, "cer": 0.25, "loss": 123.4})  # epochs done
+    records += [{"type": "epoch", "step": 30 * e, "epoch": e, "wer": 0.5, "cer": 0.25, "loss": loss}  # epochs done
+                for e, loss in enumerate(dev_losses, start=1)]
     (exp / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
     summary = {"wer": 0.4321, "cer": cer, "utterances": 29, "rtf": 0.05, "decoder": "greedy"}
     (exp / "eval" / "summary-test_clean.json").write_text(json.dumps(summary))
@@ -57,7 +58,8 @@ def _report(tmp_path: Path, repo_root, long_run: bool) -> str:
     _fake_data(data)
     if long_run:
         _fake_data(tmp_path / "data_long", reused=True)
-        _fake_run(tmp_path / "exp" / "lab_long", cer=0.0432, data=tmp_path / "data_long")
+        _fake_run(tmp_path / "exp" / "lab_long", cer=0.0432, data=tmp_path / "data_long",
+                  dev_losses=(300.0, 250.0, 260.0))
     assert main(["--exp", str(exp), "--extended", str(tmp_path / "exp" / "lab_small_more"),
                  "--long", str(tmp_path / "exp" / "lab_long"), "--speedup", str(tmp_path / "none"),
                  "--data", str(data), "--out", str(out)]) == 0
@@ -69,6 +71,7 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     assert not re.search(r"\$[a-z_]+", text)                      # every placeholder substituted
     assert "43.21" in text and "12.34" in text and "69.61" in text  # our WER/CER and pocketsphinx's
     assert "第 1 轮结束：dev 损失 123.40，WER 50.00%，CER 25.00%" in text
+    assert "dev 损失最低在第 1 轮（共 1 轮），仍在下降。" in text
     assert "≤ 34.80%）：本次最好 43.21%，**未达到**" in text
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
@@ -82,3 +85,4 @@ def test_report_checks_the_long_recipe_goal(tmp_path, repo_root):
     assert "CER ≤ 5%）：本次最好 12.34%" not in text                # not the quickstart's
     assert text.count("| train-clean-100 | 1.50 | 455 | 45 | 11.8 |") == 2   # its corpus table too
     assert "每小时音频 54 CPU 秒（本次运行复用了先前合成的语料）。" in text      # reused corpus: no crash
+    assert "dev 损失最低在第 2 轮（共 3 轮）之后回升（过拟合）。" in text
