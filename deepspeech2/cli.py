@@ -30,7 +30,10 @@ def parse_run_args(argv: Sequence[str] | None, prog: str, description: str,
     parser.add_argument("--config", help="YAML config (configs/*.yaml); keys not given keep their defaults")
     for flag, key in flags.items():
         if flag in _BOOL_FLAGS:
-            parser.add_argument(f"--{flag}", nargs="?", const="true", default=None, help=f"sets {key}")
+            # A bare switch like the lab's ``--is_distributed`` (``--no-is_distributed`` to unset); an optional
+            # value (nargs="?") would swallow a following ``section.key=value`` override.
+            parser.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
+                                help=f"sets {key}")
         else:
             parser.add_argument(f"--{flag}", default=None, help=f"sets {key}")
     if positional_overrides:
