@@ -43,8 +43,8 @@ def plot_training_curves(metrics: str | Path, out: str | Path) -> Path:
     ax_loss.legend()
     dev_wer = [r for r in epochs if "wer" in r]
     for key in ("wer", "cer"):
-        ax_wer.plot([r["epoch"] + 1 for r in dev_wer], [100 * r[key] for r in dev_wer], "o-", label=f"dev {key.upper()}")
-    ax_wer.set_xlabel("epoch")
+        ax_wer.plot([r["epoch"] for r in dev_wer], [100 * r[key] for r in dev_wer], "o-", label=f"dev {key.upper()}")
+    ax_wer.set_xlabel("epoch (completed)")
     ax_wer.set_ylabel("%")
     ax_wer.legend()
     fig.tight_layout()
