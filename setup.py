@@ -31,12 +31,12 @@ setup(
             "ds2-prepare-librispeech = data_prep.librispeech:main",
             "ds2-json-to-csv = data_prep.convert:json_to_csv_main",
             "ds2-csv-to-json = data_prep.convert:csv_to_json_main",
-            "ds2-build-lm = deepspeech2.lm:main",
-            "ds2-train = deepspeech2.train:main",
-            "ds2-eval = deepspeech2.evaluate:main",
-            "ds2-export = deepspeech2.export:main",
-            "ds2-transcribe = deepspeech2.transcribe:main",
-            "ds2-bench = deepspeech2.bench:main",
+            "ds2-build-lm = deepspeech2.cli.build_lm:main",
+            "ds2-train = deepspeech2.cli.train:main",
+            "ds2-eval = deepspeech2.cli.evaluate:main",
+            "ds2-export = deepspeech2.cli.export:main",
+            "ds2-transcribe = deepspeech2.cli.transcribe:main",
+            "ds2-bench = deepspeech2.cli.bench:main",
         ]
     },
 )

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from deepspeech2.manifest import (
+from deepspeech2.data.manifest import (
     ManifestError, read_csv_manifest, read_json_manifest, write_csv_manifest, write_json_manifest,
 )
 

@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 from data_prep.download import DEFAULT_MIRRORS, DownloadError, download_librispeech
 from data_prep.extract import ArchiveError, safe_extract
-from deepspeech2.audio import AudioError, load_audio
-from deepspeech2.manifest import Sample, write_csv_manifest, write_json_manifest
-from deepspeech2.vocab import Vocab, normalize_transcript
+from deepspeech2.data.audio import AudioError, load_audio
+from deepspeech2.data.manifest import Sample, write_csv_manifest, write_json_manifest
+from deepspeech2.data.vocab import Vocab, normalize_transcript
 
 __all__ = ["SPLIT_GROUPS", "SAMPLE_RATE", "PROBLEMS", "PreparationError", "prepare_librispeech", "main"]
 

@@ -50,5 +50,5 @@ n = sum(1 for line in a.splitlines() if "ref=" in line)
 (exp / "mindir_check.json").write_text(json.dumps({"identical": a == b, "utterances": n}))
 print("MINDIR vs checkpoint transcripts identical:", a == b)
 PY
-python -m deepspeech2.report --exp "$EXP" --extended "$MORE" --long "$LONG" --speedup "$SPEEDUP" \
+python -m deepspeech2.lab.report --exp "$EXP" --extended "$MORE" --long "$LONG" --speedup "$SPEEDUP" \
   --data "$REPO_ROOT/data" --out "$REPO_ROOT/report"

@@ -69,7 +69,7 @@ if stage_on 4; then
   t0=$(date +%s)
   CONFIG="$CONFIG" LOG="$LOG" bash "$REPO_ROOT/scripts/run_standalone_train_cpu.sh" "" "${overrides[@]}"
   printf 'train\t%s\n' "$(( $(date +%s) - t0 ))" >> "$TIMES"
-  python -m deepspeech2.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
+  python -m deepspeech2.lab.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
 fi
 if stage_on 5; then
   echo "== stage 5: evaluate test-clean and test-other (greedy, and beam search with a 3-gram LM)"
@@ -83,7 +83,7 @@ if stage_on 5; then
       eval.decoder=beam eval.lm_path="$EXP/lm.arpa"
   done
   echo "== stage 5b: independent baseline: pocketsphinx on the same test-clean audio"
-  timed baseline python -m deepspeech2.baseline --manifest "$PREPARED/libri_test_clean_manifest.json" \
+  timed baseline python -m deepspeech2.lab.baseline --manifest "$PREPARED/libri_test_clean_manifest.json" \
     --out "$EXP/baseline/pocketsphinx.json" --set test_clean
 fi
 if stage_on 6; then
@@ -95,5 +95,5 @@ if stage_on 6; then
 fi
 if stage_on 7; then
   echo "== stage 7: results"
-  python -m deepspeech2.results --exp "$EXP" --prepared "$PREPARED"
+  python -m deepspeech2.lab.results --exp "$EXP" --prepared "$PREPARED"
 fi

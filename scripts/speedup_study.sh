@@ -46,4 +46,4 @@ if [ -f "$MANIFEST" ]; then
   ds2-bench data --json "$JSON" --config configs/zoo.yaml --manifest "$MANIFEST" --workers 2 --batches 12 \
     --label threads data.python_multiprocessing=false 2>>"$OUT/bench.log"
 fi
-python -m deepspeech2.speedup --records "$JSON" --out "$OUT"
+python -m deepspeech2.lab.speedup --records "$JSON" --out "$OUT"

@@ -32,7 +32,7 @@ def prepared_corpus(tmp_path_factory) -> Path:
 @pytest.fixture()
 def tiny_config(prepared_corpus, tmp_path):
     """A config with a very small model on the tiny corpus, writing into tmp_path."""
-    from deepspeech2.config import load_config
+    from deepspeech2.core.config import load_config
 
     return load_config(None, [
         f"data.train_manifest={prepared_corpus / 'libri_train_manifest.json'}",
@@ -49,10 +49,12 @@ def tiny_checkpoint(tiny_config, tmp_path):
     """A randomly initialised tiny network saved as a training checkpoint with its sidecar YAML."""
     import dataclasses
 
-    from deepspeech2.amp import make_loss_scaler
-    from deepspeech2.build import build_network, build_optimizer, build_vocab
-    from deepspeech2.checkpoint import save_training_checkpoint
-    from deepspeech2.device import init_device
+    from deepspeech2.model.amp import make_loss_scaler
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.optimizer import build_optimizer
+    from deepspeech2.training.checkpoint import save_training_checkpoint
+    from deepspeech2.core.device import init_device
 
     init_device("CPU", 0, tiny_config.train.cpu_threads)
     vocab = build_vocab(tiny_config)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from mindspore import Tensor
 
-from deepspeech2.amp import apply_amp, loss_scale_value
-from deepspeech2.config import ConfigError, TrainConfig, load_config
-from deepspeech2.device import init_device
+from deepspeech2.model.amp import apply_amp, loss_scale_value
+from deepspeech2.core.config import ConfigError, TrainConfig, load_config
+from deepspeech2.core.device import init_device
 
 TINY = ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1", "train.cpu_threads=2",
         "optim.lr=1e-2", "optim.max_grad_norm=0"]
@@ -23,9 +23,11 @@ def _batch(seed=0, n=2, t=120, s=8):
 
 def _setup(overrides, graph=False):
     import mindspore
-    from deepspeech2.build import build_network, build_optimizer, build_vocab
-    from deepspeech2.loss import CTCLoss
-    from deepspeech2.train_step import make_train_step
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.optimizer import build_optimizer
+    from deepspeech2.model.loss import CTCLoss
+    from deepspeech2.training.step import make_train_step
 
     init_device("CPU", 0, 2)
     mindspore.set_seed(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from deepspeech2.audio import AudioError, audio_duration, load_audio
+from deepspeech2.data.audio import AudioError, audio_duration, load_audio
 
 
 def test_int16_scaling_like_the_zoo(tmp_path):

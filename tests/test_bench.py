@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from deepspeech2.bench import gemm_gflops, main
-from deepspeech2.config import ConfigError
+from deepspeech2.cli.bench import main
+from deepspeech2.lab.bench import gemm_gflops
+from deepspeech2.core.config import ConfigError
 
 TINY = ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1", "train.cpu_threads=2"]
 

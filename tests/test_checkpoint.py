@@ -7,9 +7,9 @@ import pytest
 mindspore = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
-from deepspeech2.checkpoint import CheckpointError, load_weights  # noqa: E402
-from deepspeech2.config import FeatureConfig, ModelConfig  # noqa: E402
-from deepspeech2.model import DeepSpeech2  # noqa: E402
+from deepspeech2.model.weights import CheckpointError, load_weights  # noqa: E402
+from deepspeech2.core.config import FeatureConfig, ModelConfig  # noqa: E402
+from deepspeech2.model.network import DeepSpeech2  # noqa: E402
 
 mindspore.set_device("CPU")
 SMALL = ModelConfig(hidden_size=32, num_layers=2, conv_channels=4)   # the zoo's naming, small sizes

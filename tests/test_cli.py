@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepspeech2.cli import parse_run_args
+from deepspeech2.cli.args import parse_run_args
 
 
 def _parse(*argv):

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from deepspeech2.config import Config, ConfigError, load_config, save_config, apply_overrides
+from deepspeech2.core.config import Config, ConfigError, load_config, save_config, apply_overrides
 
 
 def test_defaults_are_the_zoo_architecture():

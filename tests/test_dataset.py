@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from deepspeech2.audio import load_audio
-from deepspeech2.config import DataConfig, load_config
-from deepspeech2.dataset import (BatchSource, create_dataset, ctc_min_frames, epoch_batches, load_utterances,
+from deepspeech2.data.audio import load_audio
+from deepspeech2.core.config import DataConfig, load_config
+from deepspeech2.data.dataset import (BatchSource, create_dataset, ctc_min_frames, epoch_batches, load_utterances,
                                  make_batches)
-from deepspeech2.features import spectrogram
-from deepspeech2.manifest import read_manifest
-from deepspeech2.vocab import Vocab
+from deepspeech2.data.features import spectrogram
+from deepspeech2.data.manifest import read_manifest
+from deepspeech2.data.vocab import Vocab
 
 
 def test_ctc_min_frames_counts_repeats():

@@ -1,4 +1,4 @@
-"""Tests for deepspeech2.decoder: greedy and prefix beam search against hand-built and brute-force answers."""
+"""Tests for deepspeech2.decoding.decoders: greedy and prefix beam search against hand-built and brute-force answers."""
 from __future__ import annotations
 
 import itertools
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from deepspeech2.decoder import (
+from deepspeech2.decoding.decoders import (
     beam_search_decode,
     beam_search_nbest,
     greedy_decode,
@@ -15,7 +15,7 @@ from deepspeech2.decoder import (
     greedy_decode_with_frames,
     make_decoder,
 )
-from deepspeech2.lm import NGramLM, build_arpa
+from deepspeech2.decoding.lm import NGramLM, build_arpa
 
 LABELS = ["'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [" ", "_"]
 BLANK = len(LABELS) - 1

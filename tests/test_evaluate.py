@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from deepspeech2.evaluate import evaluate, set_name
-from deepspeech2.manifest import read_manifest
+from deepspeech2.decoding.evaluator import set_name
+from deepspeech2.inference.evaluate import evaluate
+from deepspeech2.data.manifest import read_manifest
 
 
 def test_set_name():

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from deepspeech2.export import ExportError, export_model
-from deepspeech2.inference import load_acoustic_model
+from deepspeech2.inference.export import ExportError, export_model
+from deepspeech2.inference.acoustic import load_acoustic_model
 
 
 def test_mindir_matches_checkpoint_at_several_shapes(tiny_config, tiny_checkpoint, tmp_path):

@@ -2,8 +2,8 @@ import librosa
 import numpy as np
 import pytest
 
-from deepspeech2.config import FeatureConfig
-from deepspeech2.features import num_frames, num_freq_bins, spectrogram
+from deepspeech2.core.config import FeatureConfig
+from deepspeech2.data.features import num_frames, num_freq_bins, spectrogram
 
 
 @pytest.mark.parametrize("window", ["hamming", "hann"])

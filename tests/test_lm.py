@@ -1,4 +1,4 @@
-"""Tests for deepspeech2.lm: ARPA parsing, Katz backoff, Witten-Bell building, the CLI."""
+"""Tests for deepspeech2.decoding.lm: ARPA parsing, Katz backoff, Witten-Bell building, the CLI."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,8 @@ import types
 
 import pytest
 
-from deepspeech2.lm import BOS, EOS, UNK, UNKNOWN_WORD_LOG10, NGramLM, build_arpa, main
+from deepspeech2.decoding.lm import BOS, EOS, UNK, UNKNOWN_WORD_LOG10, NGramLM, build_arpa
+from deepspeech2.cli.build_lm import main
 
 LN10 = math.log(10.0)
 CORPUS = ["THE CAT SAT", "THE CAT RAN", "A DOG SAT ON THE MAT", "THE DOG RAN", "", "A CAT"]
@@ -149,9 +150,9 @@ def test_cli_from_manifest(tmp_path, monkeypatch):
         path = tmp_path / f"utt{i}.txt"
         path.write_text(sentence + "\n")
         transcripts.append(types.SimpleNamespace(wav_path=str(tmp_path / f"utt{i}.wav"), transcript_path=str(path)))
-    fake = types.ModuleType("deepspeech2.manifest")
+    fake = types.ModuleType("deepspeech2.data.manifest")
     fake.read_manifest = lambda path: transcripts if path == "train.json" else []
-    monkeypatch.setitem(sys.modules, "deepspeech2.manifest", fake)
+    monkeypatch.setitem(sys.modules, "deepspeech2.data.manifest", fake)
     out = tmp_path / "manifest.arpa"
     assert main(["--manifest", "train.json", "--order", "3", "--out", str(out)]) == 0
     assert NGramLM.from_arpa(out).score("CAT", (BOS, "THE")) > math.log(0.3)

@@ -7,7 +7,7 @@ import pytest
 mindspore = pytest.importorskip("mindspore")
 from mindspore import Tensor, ops  # noqa: E402
 
-from deepspeech2.loss import CTCLoss  # noqa: E402
+from deepspeech2.model.loss import CTCLoss  # noqa: E402
 
 mindspore.set_device("CPU")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deepspeech2.manifest import (
+from deepspeech2.data.manifest import (
     ManifestError, Sample, read_csv_manifest, read_json_manifest, read_manifest, read_transcript,
     write_csv_manifest, write_json_manifest,
 )
@@ -114,7 +114,7 @@ def test_failed_write_keeps_the_old_manifest(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("deepspeech2.manifest.os.replace", broken_replace)
+    monkeypatch.setattr("deepspeech2.data.manifest.os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_csv_manifest(tmp_path / "m.csv", [Sample(Path("/b.wav"), Path("/b.txt"))])
     assert (tmp_path / "m.csv").read_text() == "/a.wav,/a.txt\n"

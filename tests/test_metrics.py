@@ -1,4 +1,4 @@
-"""Tests for deepspeech2.metrics: exact cases, agreement with jiwer, alignment consistency."""
+"""Tests for deepspeech2.decoding.metrics: exact cases, agreement with jiwer, alignment consistency."""
 from __future__ import annotations
 
 import random
@@ -6,7 +6,7 @@ import random
 import jiwer
 import pytest
 
-from deepspeech2.metrics import (
+from deepspeech2.decoding.metrics import (
     align,
     char_errors,
     corpus_cer,

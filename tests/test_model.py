@@ -7,10 +7,10 @@ import pytest
 mindspore = pytest.importorskip("mindspore")
 from mindspore import Tensor, nn  # noqa: E402
 
-from deepspeech2.config import FeatureConfig, ModelConfig  # noqa: E402
-from deepspeech2.features import num_freq_bins  # noqa: E402
-from deepspeech2.model import (DeepSpeech2, MaskedRNN, analytic_flops, count_parameters,  # noqa: E402
-                               output_lengths, rnn_input_size)
+from deepspeech2.core.config import FeatureConfig, ModelConfig  # noqa: E402
+from deepspeech2.data.features import num_freq_bins  # noqa: E402
+from deepspeech2.data.shapes import output_lengths, rnn_input_size  # noqa: E402
+from deepspeech2.model.network import DeepSpeech2, MaskedRNN, analytic_flops, count_parameters  # noqa: E402
 
 mindspore.set_device("CPU")
 FEAT = FeatureConfig()
@@ -176,7 +176,7 @@ def test_invalid_config_is_rejected():
 def test_gradients_equal_finite_differences(rnn_type):
     """Every parameter tensor's gradient (through CTC, masked RNNs, BatchNorms and convs) matches a
     central difference along a random direction: no layer is cut off from the loss."""
-    from deepspeech2.loss import CTCLoss
+    from deepspeech2.model.loss import CTCLoss
 
     mindspore.set_seed(0)
     net = DeepSpeech2(ModelConfig(hidden_size=8, num_layers=2, conv_channels=2, rnn_type=rnn_type,

@@ -18,7 +18,7 @@ import soundfile
 
 from data_prep import download, librispeech
 from data_prep.librispeech import PreparationError, main, prepare_librispeech
-from deepspeech2.manifest import read_csv_manifest, read_json_manifest, read_transcript
+from deepspeech2.data.manifest import read_csv_manifest, read_json_manifest, read_transcript
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 

@@ -6,8 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
-from deepspeech2.config import load_config, save_config
-from deepspeech2.report import MISSING, main
+from deepspeech2.core.config import load_config, save_config
+from deepspeech2.lab.report import MISSING, main
 
 
 def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None, dev_losses=(123.4,)) -> None:

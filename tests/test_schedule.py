@@ -1,7 +1,7 @@
 import pytest
 
-from deepspeech2.config import OptimConfig
-from deepspeech2.schedule import lr_at
+from deepspeech2.core.config import OptimConfig
+from deepspeech2.training.schedule import lr_at
 
 
 def test_warmup_then_per_epoch_anneal():

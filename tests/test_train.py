@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from deepspeech2.checkpoint import find_resume_checkpoint, load_weights, read_sidecar
+from deepspeech2.model.weights import load_weights
+from deepspeech2.training.checkpoint import find_resume_checkpoint, read_sidecar
 
 PYTHON = sys.executable
 
 
 def _run_train(cfg_overrides: list[str], cwd: Path, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "deepspeech2.train", *cfg_overrides], cwd=cwd, capture_output=True,
+    return subprocess.run([PYTHON, "-m", "deepspeech2.cli.train", *cfg_overrides], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, **kw)
 
 
@@ -80,7 +81,7 @@ def test_resume_is_bit_exact(tiny_config, tmp_path):
 def test_sigterm_saves_a_loadable_checkpoint(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, train=dataclasses.replace(
         tiny_config.train, epochs=200, save_interval_steps=100000))
-    proc = subprocess.Popen([PYTHON, "-m", "deepspeech2.train", *_overrides(cfg)], cwd=tmp_path,
+    proc = subprocess.Popen([PYTHON, "-m", "deepspeech2.cli.train", *_overrides(cfg)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metrics = Path(cfg.train.output_dir) / "metrics.jsonl"
     deadline = time.time() + 300
@@ -91,7 +92,8 @@ def test_sigterm_saves_a_loadable_checkpoint(tiny_config, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     ckpt = find_resume_checkpoint(cfg.train.output_dir)
     assert read_sidecar(ckpt)["metrics"] == {"interrupted": True}
-    from deepspeech2.build import build_network, build_vocab
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.build import build_network
     net = build_network(cfg, build_vocab(cfg))
     assert not load_weights(net, ckpt).missing
 

@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 import soundfile
 
-from deepspeech2.manifest import read_manifest
+from deepspeech2.data.manifest import read_manifest
 
 
 def test_resamples_stereo_and_reports_bad_files(tiny_config, tiny_checkpoint, tmp_path):
@@ -20,7 +20,7 @@ def test_resamples_stereo_and_reports_bad_files(tiny_config, tiny_checkpoint, tm
     soundfile.write(stereo, np.stack([hi, hi], axis=1), 44100)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    cmd = [sys.executable, "-m", "deepspeech2.transcribe", "--model", str(tiny_checkpoint), "--json",
+    cmd = [sys.executable, "-m", "deepspeech2.cli.transcribe", "--model", str(tiny_checkpoint), "--json",
            "--chunk_seconds", "4", str(stereo), str(corrupt), str(tmp_path), str(wav)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-2000:]                # some files failed
@@ -33,7 +33,7 @@ def test_resamples_stereo_and_reports_bad_files(tiny_config, tiny_checkpoint, tm
 
 
 def test_word_times_from_emission_frames():
-    from deepspeech2.transcribe import _word_times
+    from deepspeech2.inference.transcribe import _word_times
 
     words = _word_times("HI YOU", [2, 3, 5, 8, 9, 11], seconds_per_frame=0.02, offset=1.0)
     assert words == [{"word": "HI", "start": 1.04, "end": 1.08},

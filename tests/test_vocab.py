@@ -1,6 +1,6 @@
 import pytest
 
-from deepspeech2.vocab import Vocab, OOVError, ZOO_LABELS, normalize_transcript
+from deepspeech2.data.vocab import Vocab, OOVError, ZOO_LABELS, normalize_transcript
 
 
 def test_zoo_label_order(repo_root):

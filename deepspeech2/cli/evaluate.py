@@ -1,0 +1,48 @@
+"""``ds2-eval`` / the lab's ``eval.py``: Average WER/CER and recogs/errs/wer-summary files."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from deepspeech2.inference.evaluate import evaluate
+
+__all__ = ["main", "EVAL_FLAGS"]
+
+log = logging.getLogger(__name__)
+
+
+def _extra_args() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--pretrain_ckpt", help="checkpoint to evaluate (ours or the zoo's)")
+    group.add_argument("--mindir", help="exported MINDIR to evaluate (its .json sidecar beside it)")
+    return parser
+
+
+EVAL_FLAGS = {"device_target": "train.device_target", "device_id": "train.device_id",
+              "manifest": "data.test_manifest", "decoder": "eval.decoder", "lm_path": "eval.lm_path",
+              "beam_width": "eval.beam_width", "lm_alpha": "eval.lm_alpha", "lm_beta": "eval.lm_beta",
+              "output_dir": "eval.output_dir", "batch_size": "data.eval_batch_size"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ds2-eval`` / the lab's ``eval.py``: prints ``Average WER x.xxx  Average CER y.yyy`` (percent)."""
+    from deepspeech2.cli.args import parse_run_args
+    from deepspeech2.core.logs import setup_logging
+
+    cfg, args = parse_run_args(argv, "ds2-eval", "Evaluate WER/CER of a checkpoint or MINDIR.",
+                               EVAL_FLAGS, extra=_extra_args())
+    setup_logging()
+    try:
+        summary = evaluate(cfg, args.pretrain_ckpt or args.mindir)
+    except (ValueError, OSError) as err:
+        log.error("%s", err)
+        return 1
+    log.info("results written to %s", summary["output_dir"])
+    print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
+          f"({summary['utterances']} utterances, {summary['decoder']} decoding)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

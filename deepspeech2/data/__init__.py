@@ -1,0 +1,1 @@
+"""Audio, features, manifests, vocabulary, batching and the conv-stack length formulas (no model code)."""

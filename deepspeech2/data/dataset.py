@@ -1,0 +1,180 @@
+"""Manifest → filtered utterances → length-bucketed, padded batches in a ``mindspore.dataset`` pipeline.
+
+The whole run (every epoch) is one random-access sequence of batches, item ``k`` being global step
+``k``: one iterator serves all epochs (workers are not restarted) and resuming at step ``k`` replays
+exactly the data order of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deepspeech2.data.audio import AudioError, audio_duration, load_audio
+from deepspeech2.core.config import Config, DataConfig, FeatureConfig
+from deepspeech2.data.features import num_frames, spectrogram
+from deepspeech2.data.manifest import read_manifest
+from deepspeech2.data.shapes import output_lengths
+from deepspeech2.data.vocab import Vocab, normalize_transcript
+
+__all__ = ["Utterance", "load_utterances", "ctc_min_frames", "make_batches", "BatchSource",
+           "epoch_batches", "create_dataset", "COLUMNS"]
+
+log = logging.getLogger(__name__)
+COLUMNS = ["features", "feature_lengths", "targets", "target_lengths", "indices"]
+TARGET_PAD = 0  # value of padded target positions (ignored by CTC beyond target_lengths)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One usable manifest entry."""
+
+    utt_id: str
+    wav_path: str
+    transcript: str
+    duration: float          # seconds, from the audio header
+    n_frames: int            # spectrogram frames
+
+
+def ctc_min_frames(label_ids: list[int]) -> int:
+    """Frames CTC needs to emit ``label_ids``: one per label plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(label_ids, label_ids[1:]) if a == b)
+    return len(label_ids) + repeats
+
+
+def _check_entry(sample, vocab: Vocab, feature_cfg: FeatureConfig,
+                 limits: tuple[float, float], training: bool) -> tuple[Utterance | None, str]:
+    """Validate one manifest entry; returns (utterance, "") or (None, drop reason)."""
+    try:
+        duration = audio_duration(sample.wav_path)
+    except AudioError:
+        return None, "unreadable audio"
+    try:
+        text = normalize_transcript(Path(sample.transcript_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None, "unreadable transcript"
+    if not text:
+        return None, "empty transcript"
+    if vocab.oov_chars(text):
+        return None, "out-of-vocabulary characters"
+    min_dur, max_dur = limits
+    if (min_dur > 0 and duration < min_dur) or (max_dur > 0 and duration > max_dur):
+        return None, "duration outside limits"
+    frames = num_frames(int(round(duration * feature_cfg.sample_rate)), feature_cfg)
+    if training and int(output_lengths(frames)) < ctc_min_frames(vocab.encode(text)):
+        return None, "too short for its transcript"
+    utt_id = Path(sample.wav_path).stem
+    return Utterance(utt_id, str(sample.wav_path), text, duration, frames), ""
+
+
+def load_utterances(manifest: str | Path, vocab: Vocab, cfg: Config,
+                    training: bool = False) -> tuple[list[Utterance], Counter]:
+    """Read a manifest and keep the entries CTC can train/evaluate on, in manifest order.
+
+    Drops (logged with file and reason, counted): unreadable audio or transcript, empty or
+    out-of-vocabulary transcripts and — for training only — durations outside the limits and
+    utterances whose model output is shorter than CTC needs (the MindSpore CTC kernel aborts on
+    those; evaluation keeps them and leaves them out of the loss only).
+    """
+    limits = (cfg.data.min_duration, cfg.data.max_duration) if training else (0.0, 0.0)
+    kept: list[Utterance] = []
+    dropped: Counter = Counter()
+    for sample in read_manifest(manifest):
+        utt, reason = _check_entry(sample, vocab, cfg.features, limits, training)
+        if utt is None:
+            dropped[reason] += 1
+            log.warning("%s: dropped %s (%s)", manifest, sample.wav_path, reason)
+        else:
+            kept.append(utt)
+    if not kept:
+        raise ValueError(f"{manifest}: no usable utterances (dropped: {dict(dropped)})")
+    log.info("%s: %d utterances (%.2f h) kept, dropped %s", manifest, len(kept),
+             sum(u.duration for u in kept) / 3600, dict(dropped) or "none")
+    return kept, dropped
+
+
+def make_batches(utts: list[Utterance], batch_size: int) -> list[list[int]]:
+    """Group utterance indices by length: sorted ascending, then consecutive chunks."""
+    order = sorted(range(len(utts)), key=lambda i: (utts[i].n_frames, utts[i].utt_id))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def epoch_batches(batches: list[list[int]], epoch: int, data_cfg: DataConfig, seed: int,
+                  rank: int = 0, world: int = 1) -> list[list[int]]:
+    """Batch order of one epoch: ascending in epoch 0 with SortaGrad, else shuffled by (seed, epoch);
+    then this rank's shard (every rank gets the same number of batches)."""
+    order = list(range(len(batches)))
+    if data_cfg.shuffle and not (data_cfg.sortagrad and epoch == 0):
+        np.random.default_rng([seed, epoch]).shuffle(order)
+    per_rank = len(order) // world
+    if per_rank == 0:
+        raise ValueError(f"{len(batches)} batches cannot be shared by {world} ranks; lower batch_size")
+    return [batches[i] for i in order[rank * per_rank:(rank + 1) * per_rank]]
+
+
+class BatchSource:
+    """Random-access source: item k = padded batch k of the flattened multi-epoch schedule.
+
+    Each item: features (N, 1, F, Tpad) float32, feature_lengths (N,) int32, targets (N, Smax) int32,
+    target_lengths (N,) int32, indices (N,) int32 (positions in ``utts``).
+    """
+
+    def __init__(self, utts: list[Utterance], schedule: list[list[int]], vocab: Vocab, cfg: Config):
+        self.utts, self.schedule, self.vocab = utts, schedule, vocab
+        self.feature_cfg = cfg.features
+        self.bucket = max(1, cfg.data.bucket_frames)
+        self.cache_dir = Path(cfg.data.feature_cache_dir) if cfg.data.feature_cache_dir else None
+
+    def __len__(self) -> int:
+        return len(self.schedule)
+
+    def _features(self, utt: Utterance) -> np.ndarray:
+        """(F, T) spectrogram, read from / written to the feature cache when enabled."""
+        cache = None
+        if self.cache_dir is not None:
+            key = hashlib.sha1(f"{utt.wav_path}|{self.feature_cfg}".encode()).hexdigest()
+            cache = self.cache_dir / key[:2] / f"{key}.npy"
+            if cache.exists():
+                return np.load(cache)
+        feats = spectrogram(load_audio(utt.wav_path, self.feature_cfg.sample_rate), self.feature_cfg)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
+            np.save(tmp, feats)
+            tmp.replace(cache)
+        return feats
+
+    def __getitem__(self, k: int):
+        members = self.schedule[k]
+        feats = [self._features(self.utts[i]) for i in members]
+        lengths = np.array([f.shape[1] for f in feats], np.int32)
+        t_pad = int(-(-lengths.max() // self.bucket) * self.bucket)
+        batch = np.zeros((len(feats), 1, feats[0].shape[0], t_pad), np.float32)
+        for row, f in enumerate(feats):
+            batch[row, 0, :, :f.shape[1]] = f
+        labels = [self.vocab.encode(self.utts[i].transcript) for i in members]
+        target_lengths = np.array([len(x) for x in labels], np.int32)
+        targets = np.full((len(labels), max(1, int(target_lengths.max()))), TARGET_PAD, np.int32)
+        for row, ids in enumerate(labels):
+            targets[row, :len(ids)] = ids
+        return batch, lengths, targets, target_lengths, np.array(members, np.int32)
+
+
+def create_dataset(source: BatchSource, data_cfg: DataConfig, start: int = 0):
+    """A ``GeneratorDataset`` over ``source`` from item ``start``, with parallel workers."""
+    import mindspore.dataset as ds
+
+    workers = max(1, data_cfg.num_workers)
+    cores = os.cpu_count() or 1
+    if workers > cores:   # mindspore.dataset refuses more workers than cores
+        log.warning("data.num_workers=%d > %d CPU cores: using %d workers", workers, cores, cores)
+        workers = cores
+    ds.config.set_prefetch_size(max(1, data_cfg.prefetch_size))
+    return ds.GeneratorDataset(
+        source, COLUMNS, sampler=ds.SequentialSampler(start_index=start), num_parallel_workers=workers,
+        python_multiprocessing=data_cfg.python_multiprocessing and workers > 1)

@@ -1,0 +1,52 @@
+"""The conv front end's shape and the length formulas derived from it (pure: no MindSpore).
+
+Both the data pipeline (which utterances are long enough for CTC) and the model (layer sizes,
+output lengths) read the conv stack from here, so each formula exists once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepspeech2.core.config import FeatureConfig, ModelConfig
+from deepspeech2.data.features import num_freq_bins
+
+__all__ = ["ConvSpec", "CONV_STACK", "conv_output_size", "output_lengths", "rnn_input_size"]
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One conv layer over (frequency, time): kernel, stride and zero padding per axis."""
+    kernel: tuple[int, int]           # (freq, time)
+    stride: tuple[int, int]           # (freq, time)
+    padding: tuple[int, int, int, int]  # (top, bottom, left, right) = (freq lo, freq hi, time lo, time hi)
+
+
+# The zoo's conv front end; every size and length formula below is derived from these.
+CONV_STACK: tuple[ConvSpec, ...] = (
+    ConvSpec(kernel=(41, 11), stride=(2, 2), padding=(20, 20, 5, 5)),
+    ConvSpec(kernel=(21, 11), stride=(2, 1), padding=(10, 10, 5, 5)),
+)
+
+
+def conv_output_size(size, kernel: int, stride: int, pad_lo: int, pad_hi: int):
+    """Output length of a convolution along one axis (ints, numpy arrays or int Tensors)."""
+    return (size + pad_lo + pad_hi - kernel) // stride + 1
+
+
+def output_lengths(lengths):
+    """Valid output frames for ``lengths`` input frames: ``T' = (T - 1) // 2 + 1`` for the zoo.
+
+    Pure: works on Python/numpy ints and on int Tensors inside a graph. No ModelConfig field
+    changes the time axis (the lookahead keeps it), so the conv stack alone decides.
+    """
+    for spec in CONV_STACK:
+        lengths = conv_output_size(lengths, spec.kernel[1], spec.stride[1], spec.padding[2], spec.padding[3])
+    return lengths
+
+
+def rnn_input_size(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> int:
+    """Features per frame entering the first RNN: channels × frequency rows (32 × 41 = 1312)."""
+    rows = num_freq_bins(feature_cfg)
+    for spec in CONV_STACK:
+        rows = conv_output_size(rows, spec.kernel[0], spec.stride[0], spec.padding[0], spec.padding[1])
+    return model_cfg.conv_channels * rows

@@ -1,0 +1,105 @@
+"""Corpus evaluation of any forward function: decode a manifest, score it, write the reports.
+
+Every utterance of the manifest is decoded exactly once (sorted, batched, the last batch smaller),
+at any length; a checkpoint or an exported MINDIR can be evaluated.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from deepspeech2.core.config import Config, EvalConfig
+from deepspeech2.data.dataset import BatchSource, create_dataset, ctc_min_frames, load_utterances, make_batches
+from deepspeech2.decoding.decoders import build_decoder
+from deepspeech2.decoding.metrics import (UtteranceResult, score_utterance, write_errs, write_recogs,
+                                 write_wer_summary)
+from deepspeech2.data.vocab import Vocab
+
+__all__ = ["EvalResult", "Evaluator", "write_reports", "set_name"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    results: list[UtteranceResult]
+    loss: float | None           # mean CTC loss over alignable utterances (None: not computed)
+    audio_seconds: float
+    wall_seconds: float
+
+    def summary(self) -> dict:
+        words = sum(r.ref_words for r in self.results)
+        chars = sum(r.ref_chars for r in self.results)
+        out = {"wer": sum(r.word_edits for r in self.results) / max(words, 1),
+               "cer": sum(r.char_edits for r in self.results) / max(chars, 1),
+               "utterances": len(self.results), "ref_words": words,
+               "audio_hours": self.audio_seconds / 3600, "rtf": self.wall_seconds / max(self.audio_seconds, 1e-9)}
+        if self.loss is not None:
+            out["loss"] = self.loss
+        return out
+
+
+class Evaluator:
+    """Decodes every utterance of a manifest once with ``forward`` (see ``inference.AcousticModel``:
+    numpy features/lengths → batch-first log-probs ``(N, T', C)`` and output lengths)."""
+
+    def __init__(self, forward: Callable, vocab: Vocab, cfg: Config, manifest: str | Path,
+                 decoder: Callable | None = None, with_loss: bool = True):
+        import mindspore
+        from deepspeech2.model.loss import CTCLoss
+
+        self.forward, self.vocab, self.cfg, self.manifest = forward, vocab, cfg, manifest
+        self.utts, self.dropped = load_utterances(manifest, vocab, cfg, training=False)
+        batches = make_batches(self.utts, cfg.data.eval_batch_size)
+        self.source = BatchSource(self.utts, batches, vocab, cfg)
+        self.loss_fn = mindspore.jit(CTCLoss(vocab.blank)) if with_loss else None
+        self.decoder = decoder or build_decoder(EvalConfig(), vocab)
+
+    def run(self, desc: str = "eval") -> EvalResult:
+        from mindspore import Tensor
+        from tqdm import tqdm
+
+        results: list[UtteranceResult | None] = [None] * len(self.utts)
+        loss_sum, loss_count, t0 = 0.0, 0, time.time()
+        batches = create_dataset(self.source, self.cfg.data).create_tuple_iterator(num_epochs=1, output_numpy=True)
+        for features, lengths, targets, target_lengths, indices in tqdm(
+                batches, total=len(self.source), desc=desc, unit="batch", leave=False):
+            log_probs, out_lengths = self.forward(features, lengths)
+            if self.loss_fn is not None and all(
+                    out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]])) for r in range(len(indices))):
+                loss = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs, (1, 0, 2)))),
+                                    Tensor(targets), Tensor(out_lengths), Tensor(target_lengths))
+                loss_sum += float(loss.asnumpy()) * len(indices)
+                loss_count += len(indices)
+            hyps = self.decoder(log_probs, out_lengths)
+            for idx, hyp in zip(indices, hyps):
+                utt = self.utts[idx]
+                results[idx] = score_utterance(utt.utt_id, utt.transcript, hyp)
+        assert all(r is not None for r in results), "every utterance is decoded exactly once"
+        return EvalResult(results, loss_sum / loss_count if loss_count else None,
+                          sum(u.duration for u in self.utts), time.time() - t0)
+
+
+def write_reports(result: EvalResult, out_dir: str | Path, name: str, extra: dict | None = None) -> dict:
+    """icefall-style ``recogs-<set>.txt``, ``errs-<set>.txt``, ``wer-summary-<set>.txt`` + the
+    summary JSON (with ``extra`` fields such as the model and manifest)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_recogs(out_dir / f"recogs-{name}.txt", result.results)
+    write_errs(out_dir / f"errs-{name}.txt", result.results)
+    write_wer_summary(out_dir / f"wer-summary-{name}.txt", result.results)
+    summary = {**result.summary(), **(extra or {})}
+    (out_dir / f"summary-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def set_name(manifest: str | Path) -> str:
+    """``libri_test_clean_manifest.json`` → ``test_clean`` (the name used in output files)."""
+    stem = Path(manifest).stem
+    return stem.removeprefix("libri_").removesuffix("_manifest") or stem

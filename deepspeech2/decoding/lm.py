@@ -1,0 +1,197 @@
+"""Word n-gram language model: read/score ARPA files (Katz backoff) and build one from transcripts.
+
+Scores are natural logs: ARPA stores log10, which ``from_arpa`` multiplies by ln(10).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = ["BOS", "EOS", "UNK", "UNKNOWN_WORD_LOG10", "NGramLM", "build_arpa"]
+
+logger = logging.getLogger(__name__)
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+# log10 probability of a word the LM has never seen when the ARPA file has no <unk> entry
+# (1e-10, far below any estimated probability, but finite so beams keep their order).
+UNKNOWN_WORD_LOG10 = -10.0
+# log10 probability written for <s>, which is never predicted (the ARPA convention).
+_BOS_LOG10 = -99.0
+_LN10 = math.log(10.0)
+
+
+class NGramLM:
+    """A backoff n-gram LM: ``table[ngram] = (ln prob, ln backoff)`` for n-grams up to ``order``."""
+
+    def __init__(self, table: dict[tuple[str, ...], tuple[float, float]], order: int) -> None:
+        if order < 1:
+            raise ValueError(f"order must be >= 1, got {order}")
+        self.table = table
+        self.order = order
+        self.vocab = frozenset(ng[0] for ng in table if len(ng) == 1)
+        self.unk_logprob = table[(UNK,)][0] if (UNK,) in table else UNKNOWN_WORD_LOG10 * _LN10
+
+    @classmethod
+    def from_arpa(cls, path: str | Path) -> "NGramLM":
+        """Read a standard ARPA file (log10 probabilities and optional backoff weights)."""
+        with open(path, encoding="utf-8") as fh:
+            table, order = _parse_arpa(fh, str(path))
+        return cls(table, order)
+
+    def _map(self, word: str) -> str:
+        return word if word in self.vocab else UNK
+
+    def score(self, word: str, history: Sequence[str] = ()) -> float:
+        """ln P(word | history) with Katz backoff; only the last ``order - 1`` history words count.
+
+        Out-of-vocabulary words (history or predicted) map to <unk>; if the LM has no <unk>, an
+        unknown predicted word scores ``UNKNOWN_WORD_LOG10`` (converted to ln). The caller starts
+        a sentence with history ``(BOS,)`` and may score ``EOS`` at its end.
+        """
+        word = self._map(word)
+        if word not in self.vocab:
+            return self.unk_logprob
+        recent = tuple(history)[-(self.order - 1):] if self.order > 1 else ()
+        context = tuple(self._map(w) for w in recent)
+        backoff = 0.0
+        for start in range(len(context) + 1):
+            ctx = context[start:]
+            entry = self.table.get(ctx + (word,))
+            if entry is not None:
+                return backoff + entry[0]
+            ctx_entry = self.table.get(ctx)
+            if ctx_entry is not None:
+                backoff += ctx_entry[1]
+        raise AssertionError("unreachable: every vocabulary word has a unigram")
+
+    def sentence_logprob(self, words: Sequence[str], bos: bool = True, eos: bool = True) -> float:
+        """ln P(words), optionally starting from <s> and including P(</s> | last words)."""
+        history: list[str] = [BOS] if bos else []
+        total = 0.0
+        for word in (*words, EOS) if eos else words:
+            total += self.score(word, history)
+            history.append(word)
+        return total
+
+
+def _parse_float(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected a number, got {text!r}") from None
+
+
+def _parse_arpa(lines: Iterable[str], name: str) -> tuple[dict[tuple[str, ...], tuple[float, float]], int]:
+    """Parse ARPA text into a table of natural-log (prob, backoff) and the LM order."""
+    expected: dict[int, int] = {}
+    table: dict[tuple[str, ...], tuple[float, float]] = {}
+    section: int | None = None  # None: before \data\; 0: in \data\; n: in \n-grams:
+    ended = False
+    for lineno, raw in enumerate(lines, 1):
+        line, where = raw.strip(), f"{name}:{lineno}"
+        if not line or ended:
+            continue
+        if line == "\\data\\":
+            section = 0
+        elif line == "\\end\\":
+            ended = True
+        elif line.startswith("\\") and line.endswith("-grams:") and section is not None:
+            section = int(_parse_float(line[1:-len("-grams:")], where))
+            if section not in expected:
+                raise ValueError(f"{where}: section {line} is not declared in \\data\\")
+        elif section == 0:
+            key, _, count = line.partition("=")
+            if not key.startswith("ngram ") or not count:
+                raise ValueError(f"{where}: expected 'ngram N=count', got {line!r}")
+            expected[int(_parse_float(key[6:], where))] = int(_parse_float(count, where))
+        elif section:
+            fields = line.split()
+            if len(fields) not in (section + 1, section + 2):
+                raise ValueError(f"{where}: a {section}-gram line needs {section + 1} or {section + 2} "
+                                 f"fields, got {line!r}")
+            backoff = _parse_float(fields[-1], where) if len(fields) == section + 2 else 0.0
+            table[tuple(fields[1:section + 1])] = (_parse_float(fields[0], where) * _LN10, backoff * _LN10)
+        # lines before \data\ (comments, SRILM headers) are ignored
+    if not ended or not expected:
+        raise ValueError(f"{name}: not an ARPA file (missing \\data\\ or \\end\\)")
+    found = Counter(len(ng) for ng in table)
+    for n, count in expected.items():
+        if found[n] != count:
+            raise ValueError(f"{name}: \\data\\ declares {count} {n}-grams but the file holds {found[n]}")
+    return table, max(expected)
+
+
+def _count_ngrams(sentences: Iterable[str], order: int) -> list[Counter]:
+    """counts[n][ngram] for n = 1..order over <s> w1 .. wk </s> (<s> is never predicted)."""
+    counts = [Counter() for _ in range(order + 1)]
+    for sentence in sentences:
+        words = sentence.split()
+        if not words:
+            continue
+        tokens = [BOS, *words, EOS]
+        for i in range(1, len(tokens)):
+            for n in range(1, min(order, i + 1) + 1):
+                counts[n][tuple(tokens[i - n + 1:i + 1])] += 1
+    if not counts[1]:
+        raise ValueError("cannot build an LM from an empty corpus")
+    return counts
+
+
+def _witten_bell(counts: list[Counter], order: int) -> tuple[dict, dict]:
+    """Interpolated Witten-Bell probabilities of seen n-grams and backoff weights of contexts.
+
+    P(w|h) = (c(h,w) + T(h) P(w|h')) / (c(h) + T(h)) where T(h) is the number of distinct words
+    seen after h; the unigram level interpolates with a uniform distribution over the vocabulary
+    (which includes <unk> and </s>). Each seen n-gram stores its full interpolated probability,
+    so the backoff weight of h is exactly T(h) / (c(h) + T(h)) and every context sums to one.
+    """
+    vocab = {ng[0] for ng in counts[1]} | {UNK}
+    prob: dict[tuple[str, ...], float] = {}
+    backoff: dict[tuple[str, ...], float] = {}
+    lower: dict[tuple[str, ...], float] = {(w,): 1.0 / len(vocab) for w in vocab}
+    for n in range(1, order + 1):
+        ctx_total: Counter = Counter()
+        ctx_types: Counter = Counter()
+        for ng, c in counts[n].items():
+            ctx_total[ng[:-1]] += c
+            ctx_types[ng[:-1]] += 1
+        lam = {h: ctx_types[h] / (ctx_total[h] + ctx_types[h]) for h in ctx_total}
+        backoff.update(lam)
+        level = {ng: (c + ctx_types[ng[:-1]] * lower[ng[1:] if n > 1 else ng])
+                 / (ctx_total[ng[:-1]] + ctx_types[ng[:-1]]) for ng, c in counts[n].items()}
+        if n == 1:  # unseen vocabulary words (only <unk>) keep the uniform share
+            level.update({(w,): lam[()] / len(vocab) for w in vocab if (w,) not in level})
+        prob.update(level)
+        lower = level
+    backoff.pop((), None)
+    return prob, backoff
+
+
+def build_arpa(sentences: Iterable[str], order: int, path: str | Path) -> None:
+    """Train an interpolated Witten-Bell n-gram LM on whitespace-tokenised sentences; write ARPA.
+
+    Words are used exactly as given (match the case of the decoder's labels). Empty sentences
+    are skipped; an empty corpus or ``order < 1`` raises ValueError.
+    """
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    counts = _count_ngrams(sentences, order)
+    prob, backoff = _witten_bell(counts, order)
+    prob[(BOS,)] = 10.0 ** _BOS_LOG10
+    by_order: dict[int, list[tuple[str, ...]]] = defaultdict(list)
+    for ng in prob:
+        by_order[len(ng)].append(ng)
+    lines = ["\\data\\"] + [f"ngram {n}={len(by_order[n])}" for n in range(1, order + 1)]
+    for n in range(1, order + 1):
+        lines += ["", f"\\{n}-grams:"]
+        for ng in sorted(by_order[n]):
+            log_p = _BOS_LOG10 if ng == (BOS,) else math.log10(prob[ng])
+            row = f"{log_p:.7f}\t{' '.join(ng)}"
+            if n < order and ng in backoff:
+                row += f"\t{math.log10(backoff[ng]):.7f}"
+            lines.append(row)
+    lines += ["", "\\end\\", ""]
+    Path(path).write_text("\n".join(lines), encoding="utf-8")

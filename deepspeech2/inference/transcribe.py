@@ -1,0 +1,74 @@
+"""Transcription behind ``ds2-transcribe`` (:mod:`deepspeech2.cli.transcribe`): text for any audio soundfile reads.
+
+Audio at any rate and channel count is resampled and downmixed; long files are cut into chunks.
+A file that fails (unreadable, empty, not audio, a directory) is reported and the rest still run;
+the exit status is 1 if any failed.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deepspeech2.data.audio import AudioError, load_audio
+from deepspeech2.data.features import spectrogram
+
+__all__ = ["Transcript", "transcribe_file", "DEFAULT_CHUNK_SECONDS"]
+
+log = logging.getLogger(__name__)
+DEFAULT_CHUNK_SECONDS = 20.0   # long files are decoded in pieces of this length
+
+
+@dataclass
+class Transcript:
+    path: str
+    text: str = ""
+    duration: float = 0.0
+    words: list = field(default_factory=list)   # [{"word", "start", "end"}] (greedy decoding only)
+    error: str = ""
+
+
+def _word_times(text: str, frames: list[int], seconds_per_frame: float, offset: float) -> list[dict]:
+    """Word start/end times from the output frames at which each character was emitted."""
+    words, chars, first, last = [], [], 0, 0
+    for ch, frame in zip(text + " ", list(frames) + [0]):
+        if ch != " ":
+            first = frame if not chars else first
+            last = frame
+            chars.append(ch)
+        elif chars:
+            words.append({"word": "".join(chars), "start": round(offset + first * seconds_per_frame, 3),
+                          "end": round(offset + (last + 1) * seconds_per_frame, 3)})
+            chars = []
+    return words
+
+
+def transcribe_file(path: str, model, decode, chunk_seconds: float, timestamps: bool) -> Transcript:
+    """Transcribe one file with an ``inference.AcousticModel``; errors are returned, not raised."""
+    from deepspeech2.decoding.decoders import greedy_decode_with_frames
+
+    result = Transcript(path)
+    try:
+        audio = load_audio(path, model.features.sample_rate)
+    except AudioError as err:
+        result.error = str(err)
+        return result
+    rate = model.features.sample_rate
+    result.duration = audio.size / rate
+    step = max(1, int(chunk_seconds * rate))
+    pieces, words = [], []
+    for begin in range(0, audio.size, step):
+        chunk = audio[begin:begin + step]
+        feats = spectrogram(chunk, model.features)
+        log_probs, out_lengths = model.forward(feats[None, None], np.array([feats.shape[1]], np.int32))
+        if timestamps:
+            text, frames = greedy_decode_with_frames(log_probs[0], model.vocab.labels, model.vocab.blank,
+                                                     int(out_lengths[0]))
+            words += _word_times(text, frames, chunk.size / rate / max(int(out_lengths[0]), 1), begin / rate)
+        else:
+            text = decode(log_probs, out_lengths)[0]
+        pieces.append(text.strip())
+    result.text = " ".join(p for p in pieces if p)
+    result.words = words
+    return result

@@ -1,0 +1,168 @@
+"""Speed and memory measurements behind ``ds2-bench`` (see :mod:`deepspeech2.cli.bench`); medians: the machines are noisy."""
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+
+import numpy as np
+
+__all__ = ["gemm_gflops", "peak_rss_gb", "epoch_hours", "emit", "bench_train_step", "bench_infer", "bench_data",
+           "TRAIN_CLEAN_100_HOURS"]
+
+TRAIN_CLEAN_100_HOURS = 100.6      # audio in one train-clean-100 epoch
+CHARS_PER_SECOND = 15              # synthetic targets: LibriSpeech reads ~15 characters per second
+TRAIN_FLOPS_PER_FORWARD = 3.0      # forward + backward ≈ 3 × forward
+GEMM_SIZE = 2048
+
+
+def _median_gflops(matmul, size: int, repeats: int) -> float:
+    matmul()                                                  # warm-up (and compile)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        matmul()
+        times.append(time.perf_counter() - t0)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def gemm_gflops(repeats: int = 5, size: int = GEMM_SIZE, threads: int = 0) -> dict[str, float]:
+    """Median fp32 GFLOP/s of an n×n matmul with numpy's BLAS and with MindSpore's CPU kernel (oneDNN,
+    under the same ISA setting training uses); ``gflops`` is the better — the practical ceiling."""
+    import mindspore
+    from mindspore import Tensor, ops
+
+    from deepspeech2.core.device import init_device
+
+    init_device("CPU", 0, threads)
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    b = a.T.copy()
+    numpy_rate = _median_gflops(lambda: a @ b, size, repeats)
+    ta, tb = Tensor(a), Tensor(b)
+    product = mindspore.jit(ops.matmul)
+    ms_rate = _median_gflops(lambda: product(ta, tb).asnumpy(), size, repeats)
+    return {"gflops": max(numpy_rate, ms_rate), "numpy_gflops": numpy_rate, "mindspore_gflops": ms_rate}
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process (GB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def epoch_hours(audio_s_per_s: float, epoch_audio_hours: float = TRAIN_CLEAN_100_HOURS) -> float:
+    """Wall hours for one epoch at this throughput."""
+    return epoch_audio_hours / audio_s_per_s if audio_s_per_s > 0 else float("inf")
+
+
+def emit(record: dict, json_path: str | None) -> None:
+    print(json.dumps(record), flush=True)
+    if json_path:
+        with open(json_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def _synthetic_batch(cfg, batch: int, seconds: float, pad_to: int, vocab_size: int, blank: int, seed: int = 0):
+    """Random features/targets of real shapes: compute cost does not depend on the values."""
+    from deepspeech2.data.features import num_frames, num_freq_bins
+    from deepspeech2.data.shapes import output_lengths
+
+    rng = np.random.default_rng(seed)
+    frames = num_frames(int(seconds * cfg.features.sample_rate), cfg.features)
+    t_pad = max(frames, pad_to)
+    feats = rng.standard_normal((batch, 1, num_freq_bins(cfg.features), t_pad)).astype(np.float32)
+    feats[..., frames:] = 0
+    lengths = np.full(batch, frames, np.int32)
+    n_target = min(int(seconds * CHARS_PER_SECOND), int(output_lengths(frames)) // 2)
+    choices = [i for i in range(vocab_size) if i != blank]
+    targets = rng.choice(choices, size=(batch, n_target)).astype(np.int32)
+    return feats, lengths, targets, np.full(batch, n_target, np.int32)
+
+
+def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, pad_to: int) -> dict:
+    """Time ``steps`` training steps after ``warmup`` (compilation) steps on one batch shape."""
+    from mindspore import Tensor
+
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.optimizer import build_optimizer
+    from deepspeech2.core.device import init_device, use_graph_mode
+    from deepspeech2.model.loss import CTCLoss
+    from deepspeech2.model.network import analytic_flops
+    from deepspeech2.training.step import make_train_step
+
+    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    vocab = build_vocab(cfg)
+    net = build_network(cfg, vocab)
+    optimizer = build_optimizer(net, cfg)
+    net.set_train(True)
+    step, _ = make_train_step(net, CTCLoss(vocab.blank), optimizer, cfg, None, use_graph_mode(cfg.train.mode))
+    arrays = _synthetic_batch(cfg, batch, seconds, pad_to, len(vocab), vocab.blank)
+    inputs = [Tensor(a) for a in arrays] + [Tensor(np.float32(cfg.optim.lr))]
+    t_first = time.perf_counter()
+    for _ in range(max(1, warmup)):
+        float(step(*inputs)[0].asnumpy())
+    first = time.perf_counter() - t_first
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        float(step(*inputs)[0].asnumpy())
+        times.append(time.perf_counter() - t0)
+    s_step = statistics.median(times)
+    t_pad = arrays[0].shape[-1]
+    flops = TRAIN_FLOPS_PER_FORWARD * analytic_flops(cfg.model, cfg.features, t_pad, batch)
+    audio_rate = batch * seconds / s_step
+    return {"s_per_step": s_step, "step_times": times, "warmup_s": first, "audio_s_per_s": audio_rate,
+            "gflops": flops / s_step / 1e9, "epoch_hours": epoch_hours(audio_rate), "peak_rss_gb": peak_rss_gb(),
+            "padded_frames": t_pad}
+
+
+def bench_infer(cfg, batch: int, seconds: float, repeats: int, mindir: str | None) -> dict:
+    """Median forward time of the checkpoint network (GRAPH) and, if given, of its MINDIR."""
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.build import build_network, wrap_network
+    from deepspeech2.core.device import init_device
+    from deepspeech2.inference.acoustic import load_acoustic_model
+
+    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    vocab = build_vocab(cfg)
+    forwards = {"checkpoint": wrap_network(build_network(cfg, vocab))}
+    if mindir:
+        forwards["mindir"] = load_acoustic_model(mindir, cfg).forward
+    feats, lengths, _, _ = _synthetic_batch(cfg, batch, seconds, 0, len(vocab), vocab.blank)
+    record = {}
+    for name, forward in forwards.items():
+        forward(feats, lengths)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward(feats, lengths)
+            times.append(time.perf_counter() - t0)
+        s = statistics.median(times)
+        record[name] = {"s_per_batch": s, "rtf": s / (batch * seconds), "audio_s_per_s": batch * seconds / s}
+    record["peak_rss_gb"] = peak_rss_gb()
+    return record
+
+
+def bench_data(cfg, manifest: str, workers: int, batches: int) -> dict:
+    """Throughput of the feature pipeline alone (no model) with ``workers`` workers."""
+    from dataclasses import replace
+
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.data.dataset import BatchSource, create_dataset, load_utterances, make_batches
+
+    cfg = replace(cfg, data=replace(cfg.data, num_workers=workers, feature_cache_dir=""))
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(manifest, vocab, cfg, training=True)
+    plan = make_batches(utts, cfg.data.batch_size)
+    schedule = [plan[i % len(plan)] for i in range(batches + 1)]
+    iterator = create_dataset(BatchSource(utts, schedule, vocab, cfg), cfg.data).create_tuple_iterator(
+        num_epochs=1, output_numpy=True)
+    next(iterator)  # start-up (worker launch) is not counted
+    t0, n_utts, audio = time.perf_counter(), 0, 0.0
+    for *_, indices in iterator:
+        n_utts += len(indices)
+        audio += sum(utts[i].duration for i in indices)
+    wall = time.perf_counter() - t0
+    return {"workers": workers, "processes": cfg.data.python_multiprocessing, "utts_per_s": n_utts / wall,
+            "audio_s_per_s": audio / wall, "batches": batches}

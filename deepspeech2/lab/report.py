@@ -1,0 +1,198 @@
+"""Fill ``report/template.md`` with numbers and figures from real runs → ``report/README.md``.
+
+``python -m deepspeech2.lab.report --exp exp/lab_small --extended exp/lab_small_more --long exp/lab_long
+--speedup exp/speedup --data data --out report``
+Every number in the report comes from files these runs wrote; missing runs are marked as such.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+from string import Template
+
+from deepspeech2.lab.results import collect_results
+
+__all__ = ["gather", "main"]
+MISSING = "（未运行：请先执行对应脚本）"
+LONG_CER_GOAL = 0.05  # the longer recipe's target: test-clean CER at most 5 %
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _synthesis_line(gen: dict) -> str:
+    """Synthesis cost summed over the split records (a re-run that reused every split still has them)."""
+    splits = list(gen.get("splits", {}).values())
+    try:
+        hours = sum(s["hours"] for s in splits)
+        wall = sum(s["wall_seconds"] for s in splits)
+        cpu = sum(s["cpu_seconds"] for s in splits)
+    except KeyError:
+        return ""
+    if not hours or not wall:
+        return ""
+    reused = "（本次运行复用了先前合成的语料）" if not gen.get("this_run", {}).get("generated_splits", True) else ""
+    return (f"\n\n合成：{hours:.2f} 小时音频，墙钟 {wall:.0f} 秒，{hours / (wall / 60):.2f} 小时音频/分钟，"
+            f"每小时音频 {cpu / hours:.0f} CPU 秒{reused}。")
+
+
+def _corpus_table(data: Path) -> str:
+    gen = _read_json(data / "corpus" / "generation_report.json")
+    prep = _read_json(data / "LibriSpeech_dataset" / "prepare_summary.json")
+    if not gen:
+        return MISSING
+    lines = ["| 子集 | 小时 | 句数 | 说话人 | 时长中位数 (s) |", "|---|---|---|---|---|"]
+    for name, s in gen.get("splits", {}).items():
+        dur = s.get("duration_seconds", {})
+        lines.append(f"| {name} | {s.get('hours', 0):.2f} | {s.get('utterances', '-')} | {s.get('speakers', '-')} | "
+                     f"{dur.get('median', float('nan')):.1f} |")
+    extra = [_synthesis_line(gen)]
+    if prep:
+        extra.append(f"预处理（FLAC→WAV、清单）：{prep['files']['prepared']} 个文件，{prep['audio_hours']['prepared']:.2f} 小时，"
+                     f"{prep['wall_time_s']:.1f} 秒（{prep['files_per_s']:.0f} 文件/秒，"
+                     f"{prep['audio_hours_per_min']:.1f} 小时音频/分钟）。")
+    return "\n".join(lines) + "\n".join(extra)
+
+
+def _train_summary(exp: Path) -> str:
+    metrics = exp / "metrics.jsonl"
+    if not metrics.is_file():
+        return MISSING
+    from deepspeech2.lab.plots import read_metrics
+    steps, epochs = read_metrics(metrics)
+    rate = sorted(r["audio_s_per_s"] for r in steps)[len(steps) // 2]
+    lines = [f"- 训练步数 {steps[-1]['step']}，首个记录的损失 {steps[0]['loss']:.1f}，末步损失 {steps[-1]['loss']:.2f}；"
+             f"吞吐中位数 {rate:.1f} 音频秒/秒。"]
+    evaluated = [r for r in epochs if "wer" in r]
+    for r in evaluated:
+        lines.append(f"- 第 {r['epoch']} 轮结束：dev 损失 {r.get('loss', float('nan')):.2f}，"
+                     f"WER {100 * r['wer']:.2f}%，CER {100 * r['cer']:.2f}%")
+    if any("loss" in r for r in evaluated):
+        best = min((r for r in evaluated if "loss" in r), key=lambda r: r["loss"])
+        trend = ("之后回升（过拟合）" if best is not evaluated[-1] else "，仍在下降")
+        lines.append(f"- dev 损失最低在第 {best['epoch']} 轮（共 {evaluated[-1]['epoch']} 轮）{trend}。")
+    return "\n".join(lines)
+
+
+def _model_summary(exp: Path) -> str:
+    """The trained preset as the run recorded it (exp/config.yaml), with its parameter count."""
+    path = exp / "config.yaml"
+    if not path.is_file():
+        return MISSING
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.core.config import load_config
+    from deepspeech2.model.network import ZOO_PARAMETERS, DeepSpeech2, count_parameters
+
+    cfg = load_config(path)
+    m, o, d = cfg.model, cfg.optim, cfg.data
+    params = count_parameters(DeepSpeech2(m, cfg.features, len(build_vocab(cfg))))
+    norms = "，RNN 层间与输出层前加 BatchNorm" if m.rnn_batch_norm and m.fc_batch_norm else ""
+    return (f"本次训练的配置（`{path.name}`，训练时写出）：两层卷积 {m.conv_channels} 通道，"
+            f"{m.num_layers} 层{'双向' if m.bidirectional else '单向'} {m.rnn_type.upper()}，隐层 {m.hidden_size}{norms}，"
+            f"共 {params:,} 个参数（模型库完整结构为 {ZOO_PARAMETERS:,}）；批大小 {d.batch_size}，峰值学习率 {o.lr:g}，"
+            f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
+
+
+def _best_test_clean(results: dict, metric: str) -> float | None:
+    """The run's best test-clean ``metric`` (wer/cer) over its decoders, or None if not evaluated."""
+    ours = [s[metric] for name, s in results["evals"].items() if name.startswith("test_clean")]
+    return min(ours) if ours else None
+
+
+def _long_cer_line(results: dict) -> str:
+    """The longer recipe's goal — test-clean CER at most LONG_CER_GOAL — checked."""
+    best = _best_test_clean(results, "cer")
+    if best is None:
+        return MISSING
+    verdict = "达到" if best <= LONG_CER_GOAL else "**未达到**"
+    return f"长训练目标（合成 test-clean 上 CER ≤ {100 * LONG_CER_GOAL:.0f}%）：本次最好 {100 * best:.2f}%，{verdict}。"
+
+
+def _long_run(exp: Path) -> str:
+    """The longer recipe's section: its preset, training curve, results table and goal, or MISSING."""
+    if not (exp / "metrics.jsonl").is_file():
+        return MISSING
+    from deepspeech2.core.config import load_config
+    from deepspeech2.lab.results import format_table
+
+    results = collect_results(exp)
+    data = Path(load_config(exp / "config.yaml").data.train_manifest).parent.parent  # <data>/LibriSpeech_dataset/x.json
+    parts = [_corpus_table(data), "", _model_summary(exp), "", _train_summary(exp), ""]
+    if (exp / "loss_curve.png").is_file():
+        parts += ["![长训练曲线](figures/loss_curve_long.png)", ""]
+    if results["evals"]:
+        parts += [format_table(results), "", _goal_line(results), "", _long_cer_line(results)]
+    return "\n".join(parts)
+
+
+def _goal_line(results: dict) -> str:
+    """The lab's accuracy goal — test-clean WER at most half of pocketsphinx's on the same audio — checked."""
+    best = _best_test_clean(results, "wer")
+    base = [s["wer"] for s in results["baselines"].values() if s.get("set", "test_clean") == "test_clean"]
+    if best is None or not base:
+        return MISSING
+    target = base[0] / 2
+    verdict = "达到" if best <= target else "**未达到**"
+    return (f"精度目标（合成 test-clean 上的 WER 不超过 pocketsphinx 的一半，即 ≤ {100 * target:.2f}%）：本次最好 "
+            f"{100 * best:.2f}%，{verdict}。")
+
+
+def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, long: Path) -> dict[str, str]:
+    """Template values: tables as Markdown, figures copied into ``figures``. ``extended`` is the quickstart
+    run resumed to more epochs, ``long`` the longer recipe's run; either may be missing."""
+    from deepspeech2.lab.results import format_table
+
+    figures.mkdir(parents=True, exist_ok=True)
+    values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
+              "model_summary": _model_summary(exp), "extended_summary": _train_summary(extended),
+              "long_run": _long_run(long)}
+    results = collect_results(exp)
+    values["results_table"] = format_table(results) if results["evals"] else MISSING
+    values["goal_line"] = _goal_line(results)
+    for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
+                      (long / "loss_curve.png", "loss_curve_long.png")):
+        if src.is_file():
+            shutil.copyfile(src, figures / name)
+    values["speedup_table"] = (speedup / "speedup.md").read_text(encoding="utf-8") if (speedup / "speedup.md").is_file() else MISSING
+    check = _read_json(exp / "mindir_check.json")
+    values["mindir_check"] = (f"MINDIR 与检查点在 {check['utterances']} 条测试句上的识别结果"
+                              f"{'完全一致' if check['identical'] else '不一致'}。") if check else MISSING
+    try:
+        import mindspore
+        ms_version = mindspore.__version__
+    except ImportError:
+        ms_version = "?"
+    values["environment"] = (f"CPU：{platform.processor() or platform.machine()}，{_cores()} 核；Python {platform.python_version()}；"
+                             f"MindSpore {ms_version}；无 GPU/Ascend。")
+    return values
+
+
+def _cores() -> int:
+    import os
+    return os.cpu_count() or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.report", description=__doc__)
+    parser.add_argument("--exp", required=True, help="the quickstart run (exp/lab_small)")
+    parser.add_argument("--extended", required=True, help="the quickstart run resumed to more epochs")
+    parser.add_argument("--long", required=True, help="the longer recipe's run (configs/lab_long.yaml)")
+    parser.add_argument("--speedup", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True, help="report directory holding template.md")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    values = gather(Path(args.exp), Path(args.speedup), Path(args.data), out / "figures",
+                    Path(args.extended), Path(args.long))
+    text = Template((out / "template.md").read_text(encoding="utf-8")).safe_substitute(values)
+    (out / "README.md").write_text(text, encoding="utf-8")
+    print(out / "README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

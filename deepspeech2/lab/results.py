@@ -1,0 +1,68 @@
+"""Results table of a run directory: ``python -m deepspeech2.lab.results --exp exp/lab_small``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+__all__ = ["collect_results", "format_table", "main"]
+
+
+def _stage_times(path: Path) -> dict[str, int]:
+    """Last recorded wall time (s) of each stage."""
+    times: dict[str, int] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name, _, secs = line.partition("\t")
+            if secs.strip().isdigit():
+                times[name] = int(secs)
+    return times
+
+
+def collect_results(exp: str | Path) -> dict:
+    """Eval summaries, baseline numbers, stage times and artefact paths of a run."""
+    exp = Path(exp)
+    evals = {p.stem.removeprefix("summary-"): json.loads(p.read_text()) for p in sorted((exp / "eval").glob("summary-*.json"))}
+    baselines = {p.stem: json.loads(p.read_text()) for p in sorted((exp / "baseline").glob("*.json"))}
+    mindir = sorted(str(p) for p in exp.glob("*.mindir"))
+    return {"evals": evals, "baselines": baselines, "stage_seconds": _stage_times(exp / "stage_times.tsv"),
+            "mindir": mindir, "best_checkpoint": str(exp / "checkpoints" / "best.ckpt")}
+
+
+def _shown(path: str) -> str:
+    """A path as the reader should see it: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def format_table(results: dict) -> str:
+    rows = ["| set | decoder | WER % | CER % | utterances | RTF |", "|---|---|---|---|---|---|"]
+    for name, s in results["evals"].items():
+        rows.append(f"| {name.split('-')[0]} | {s.get('decoder', 'greedy')} | {100 * s['wer']:.2f} | "
+                    f"{100 * s['cer']:.2f} | {s['utterances']} | {s['rtf']:.3f} |")
+    for name, s in results["baselines"].items():
+        rows.append(f"| {s.get('set', name)} | {name} (baseline) | {100 * s['wer']:.2f} | {100 * s['cer']:.2f} | "
+                    f"{s['utterances']} | {s.get('rtf', float('nan')):.3f} |")
+    times = results["stage_seconds"]
+    lines = ["\n".join(rows), "", "stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()),
+             f"total: {sum(times.values())} s", f"best checkpoint: {_shown(results['best_checkpoint'])}",
+             f"MINDIR: {', '.join(map(_shown, results['mindir'])) or 'not exported'}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.results", description=__doc__)
+    parser.add_argument("--exp", required=True, help="run directory (train.output_dir)")
+    parser.add_argument("--prepared", help="prepared data directory (printed for reference)")
+    args = parser.parse_args(argv)
+    results = collect_results(args.exp)
+    (Path(args.exp) / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(format_table(results))
+    if args.prepared:
+        print(f"prepared data: {args.prepared}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The network as train, eval, export and transcribe build it, and its numpy-in/numpy-out forward."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from deepspeech2.core.config import Config
+from deepspeech2.data.vocab import Vocab
+
+__all__ = ["build_network", "wrap_network"]
+
+log = logging.getLogger(__name__)
+
+
+def build_network(cfg: Config, vocab: Vocab, pretrained: str = ""):
+    """DeepSpeech2 for ``cfg.model``/``cfg.features``, optionally initialised from a checkpoint
+    (ours or the zoo's), then cast for ``train.amp_level``."""
+    from deepspeech2.model.amp import apply_amp
+    from deepspeech2.model.weights import load_weights
+    from deepspeech2.model.network import DeepSpeech2, count_parameters
+
+    net = DeepSpeech2(cfg.model, cfg.features, len(vocab))
+    log.info("DeepSpeech2: %s rnn %dx%d, %s parameters", cfg.model.rnn_type, cfg.model.num_layers,
+             cfg.model.hidden_size, f"{count_parameters(net):,}")
+    if pretrained:
+        report = load_weights(net, pretrained, allow_partial=cfg.train.allow_partial_load)
+        log.info("loaded %s: %s", pretrained, report)
+    return apply_amp(net, cfg.train)
+
+
+def wrap_network(net, graph: bool = True) -> Callable:
+    """Numpy-in/numpy-out forward of a DeepSpeech2 cell (eval mode), batch-first log-probs."""
+    import mindspore
+    from mindspore import Tensor
+
+    net.set_train(False)
+    run = mindspore.jit(net) if graph else net
+
+    def forward(features: np.ndarray, lengths: np.ndarray):
+        log_probs, out_lengths = run(Tensor(features), Tensor(lengths))
+        return np.transpose(log_probs.asnumpy(), (1, 0, 2)), out_lengths.asnumpy()
+
+    return forward

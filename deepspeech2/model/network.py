@@ -1,0 +1,244 @@
+"""DeepSpeech2: the model zoo's network, with padded frames masked end to end.
+
+``(N, 1, F, T)`` log-spectrogram + ``(N,)`` frame counts → ``(T', N, C)`` log-probabilities +
+``(N,)`` output lengths. The default :class:`~deepspeech2.core.config.ModelConfig` is the zoo's
+architecture with the zoo's parameter names, so its checkpoints load unchanged. Unlike the zoo,
+a zero-padded batch gives each utterance the output it would get alone (eval mode).
+"""
+from __future__ import annotations
+
+import logging
+import numpy as np
+import mindspore
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import HeNormal, Uniform, initializer
+
+from deepspeech2.core.config import FeatureConfig, ModelConfig
+from deepspeech2.data.features import num_freq_bins
+from deepspeech2.data.shapes import CONV_STACK, conv_output_size, rnn_input_size
+
+__all__ = ["DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
+
+log = logging.getLogger(__name__)
+
+
+ZOO_PARAMETERS = 86_608_096   # trainable parameters of the zoo's network (the default ModelConfig)
+GATE_SATURATION = 1e4  # |pre-activation| that pins a gate to exactly 0 or 1 on padded frames
+
+
+def _activation(name: str) -> nn.Cell:
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "hardtanh":
+        return nn.Hardtanh(0.0, 20.0)   # deepspeech.pytorch's clamp to [0, 20]
+    raise ValueError(f"model.conv_activation must be tanh or hardtanh, got {name!r}")
+
+
+def _time_mask(lengths: Tensor, max_len, dtype) -> Tensor:
+    """(N, T) 1.0 on valid frames, 0.0 on padding."""
+    steps = ops.arange(max_len).astype(lengths.dtype)                  # (T,)
+    return (steps.view(1, -1) < lengths.view(-1, 1)).astype(dtype)    # (N, T)
+
+
+class MaskConv(nn.Cell):
+    """The zoo's two conv blocks (conv → BN → activation); padded frames are zeroed after each."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        in_ch = 1
+        for i, spec in enumerate(CONV_STACK, start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(   # zoo init: N(0, 2 / (kernel area × out channels))
+                in_ch, cfg.conv_channels, spec.kernel, spec.stride, pad_mode="pad", padding=spec.padding,
+                has_bias=cfg.conv_bias, weight_init=HeNormal(mode="fan_out", nonlinearity="relu")))
+            setattr(self, f"bn{i}", nn.BatchNorm2d(cfg.conv_channels))
+            in_ch = cfg.conv_channels
+        self.act = _activation(cfg.conv_activation)
+
+    def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x = x * _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1)  # (N, 1, F, T)
+        for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2)):
+            x = self.act(bn(conv(x)))                                        # (N, C, F_i, T_i)
+            lengths = conv_output_size(lengths, conv.kernel_size[1], conv.stride[1],
+                                       conv.padding[2], conv.padding[3])     # (N,)
+            x = x * _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1)
+        return x, lengths
+
+
+class MaskedRNN(nn.Cell):
+    """One LSTM/GRU layer over (T, N, D) whose backward direction never reads padding.
+
+    Both directions run in ONE fused oneDNN call. The input gets an extra feature that is 1 on
+    padded frames; its weight is a constant that pins the backward direction's input gate (LSTM)
+    to 0 or update gate (GRU) to 1 there, so that direction's state stays exactly zero until it
+    reaches the utterance's last valid frame — as if the utterance had been run alone.
+    LSTM: torch's equations, gates (i, f, g, o). GRU: oneDNN's "original" GRU (reset gate applied
+    to h before the recurrent product), gates (update, reset, candidate) — not torch's variant.
+    Directions are summed; padded output frames are zero. Flat weights use the CPU kernels' layout.
+    """
+
+    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, bidirectional: bool):
+        super().__init__()
+        gates = {"lstm": 4, "gru": 3}.get(rnn_type)
+        if gates is None:
+            raise ValueError(f"model.rnn_type must be lstm or gru, got {rnn_type!r}")
+        self.hidden, self.bidirectional = hidden_size, bidirectional
+        self.directions = ("", "_reverse") if bidirectional else ("",)
+        bound = 1.0 / np.sqrt(hidden_size)
+        for suffix in self.directions:
+            for name, shape in (("weight_ih_l0", (gates * hidden_size, input_size)),
+                                ("weight_hh_l0", (gates * hidden_size, hidden_size)),
+                                ("bias_ih_l0", (gates * hidden_size,)), ("bias_hh_l0", (gates * hidden_size,))):
+                setattr(self, name + suffix, Parameter(initializer(Uniform(bound), shape), name=name + suffix))
+        in_size = input_size + 1 if bidirectional else input_size   # + the padding-indicator feature
+        if rnn_type == "lstm":
+            self.op = ops.LSTM(in_size, hidden_size, 1, True, bidirectional, 0.0)
+        else:
+            # MindSpore's private oneDNN GRU (the public API only has nn.GRU's Python loop); imported
+            # here so that loading the model never touches a private module unless a GRU is built.
+            from mindspore.ops.operations._rl_inner_ops import GRUV2
+            self.op = GRUV2(in_size, hidden_size, 1, True, bidirectional, 0.0)
+        self.is_lstm = rnn_type == "lstm"
+        pin = np.zeros((gates * hidden_size, 1), np.float32)        # backward gate 0 (LSTM i→0, GRU u→1)
+        pin[:hidden_size] = -GATE_SATURATION if self.is_lstm else GATE_SATURATION
+        self.pin_reverse = Tensor(pin)
+        self.pin_forward = Tensor(np.zeros_like(pin))
+
+    def _flat_weights(self, dtype) -> Tensor:
+        """[W_ih fwd, W_ih bwd, W_hh fwd, W_hh bwd, b fwd, b bwd] as (K, 1, 1) (oneDNN ldgoi)."""
+        if self.bidirectional:
+            w_ih = (ops.cat((self.weight_ih_l0, self.pin_forward.astype(dtype)), 1).view(-1),
+                    ops.cat((self.weight_ih_l0_reverse, self.pin_reverse.astype(dtype)), 1).view(-1))
+            w_hh = (self.weight_hh_l0.view(-1), self.weight_hh_l0_reverse.view(-1))
+            bias = (self.bias_ih_l0 + self.bias_hh_l0, self.bias_ih_l0_reverse + self.bias_hh_l0_reverse)
+        else:
+            w_ih, w_hh = (self.weight_ih_l0.view(-1),), (self.weight_hh_l0.view(-1),)
+            bias = (self.bias_ih_l0 + self.bias_hh_l0,)
+        return ops.cat(w_ih + w_hh + bias).astype(dtype).view(-1, 1, 1)
+
+    def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
+        """x (T, N, D) zero on padding, mask (T, N, 1), lengths (N,) → (T, N, H)."""
+        n = x.shape[1]
+        if self.bidirectional:
+            x = ops.cat((x, 1 - mask), 2)                                    # (T, N, D + 1)
+        h0 = ops.zeros((len(self.directions), n, self.hidden), x.dtype)      # (dirs, N, H)
+        if self.is_lstm:
+            y = self.op(x, h0, h0, self._flat_weights(x.dtype))[0]          # (T, N, dirs * H)
+        else:
+            y = self.op(x, h0, self._flat_weights(x.dtype), lengths)[0]      # (T, N, dirs * H)
+        if self.bidirectional:
+            y = y[:, :, :self.hidden] + y[:, :, self.hidden:]                # (T, N, H)
+        return y * mask
+
+
+class RNNStack(nn.Cell):
+    """``num_layers`` MaskedRNN layers (zoo: ``lstms``), optional BatchNorm before layers 2..N."""
+
+    def __init__(self, cfg: ModelConfig, input_size: int):
+        super().__init__()
+        sizes = [input_size] + [cfg.hidden_size] * (cfg.num_layers - 1)
+        layers = nn.CellList([MaskedRNN(cfg.rnn_type, s, cfg.hidden_size, cfg.bidirectional) for s in sizes])
+        self.layer_name = f"{cfg.rnn_type}s"             # RNN.lstms.{i} are the zoo's names
+        setattr(self, self.layer_name, layers)
+        self.norms = nn.CellList([nn.BatchNorm1d(cfg.hidden_size) for _ in sizes[1:]]) if cfg.rnn_batch_norm else None
+
+    def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
+        t, n = x.shape[0], x.shape[1]
+        for i, layer in enumerate(getattr(self, self.layer_name)):
+            if self.norms is not None and i > 0:
+                x = self.norms[i - 1](x.view(t * n, -1)).view(t, n, -1) * mask  # (T, N, H)
+            x = layer(x, mask, lengths)                                      # (T, N, H)
+        return x
+
+
+class Lookahead(nn.Cell):
+    """deepspeech.pytorch's lookahead: per-feature weighted sum of the next ``context`` frames."""
+
+    def __init__(self, features: int, context: int):
+        super().__init__()
+        if context < 1:
+            raise ValueError(f"model.lookahead_context must be >= 1, got {context}")
+        self.conv = nn.Conv2d(features, features, (1, context + 1), pad_mode="pad", padding=(0, 0, 0, context),
+                              group=features, has_bias=False)
+
+    def construct(self, x: Tensor) -> Tensor:
+        t, n, h = x.shape
+        y = self.conv(x.transpose(1, 2, 0).view(n, h, 1, t))               # (N, H, 1, T)
+        return y.view(n, h, t).transpose(2, 0, 1)                            # (T, N, H)
+
+
+class OutputLayer(nn.Cell):
+    """Frame-wise (optional BatchNorm →) Dense; ``module`` is the zoo's name for the Dense."""
+
+    def __init__(self, hidden_size: int, num_classes: int, batch_norm: bool):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(hidden_size) if batch_norm else None
+        self.module = nn.Dense(hidden_size, num_classes, weight_init=Uniform(1.0 / hidden_size), has_bias=False)
+
+    def construct(self, x: Tensor) -> Tensor:
+        t, n = x.shape[0], x.shape[1]
+        x = x.view(t * n, -1)                                                # (T*N, H)
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.module(x).view(t, n, -1)                                 # (T, N, C)
+
+
+class DeepSpeech2(nn.Cell):
+    """Conv front end → (bi)directional RNN stack → [lookahead] → Dense → log-softmax."""
+
+    def __init__(self, model_cfg: ModelConfig, feature_cfg: FeatureConfig, num_classes: int):
+        super().__init__()
+        if model_cfg.num_layers < 1 or model_cfg.hidden_size < 1 or model_cfg.conv_channels < 1:
+            raise ValueError(f"model sizes must be positive: {model_cfg}")
+        if model_cfg.rnn_type == "gru":
+            log.warning("rnn_type gru is experimental: MindSpore's GRUV2 backward fails for some shapes "
+                        "(PYNATIVE, and GRAPH with some sizes); lstm is the tested choice")
+        if mindspore.get_context("device_target") != "CPU":
+            log.warning("DeepSpeech2's fused RNN weights use the CPU kernels' layout; other devices are untested")
+        self.num_freq = num_freq_bins(feature_cfg)
+        self.conv = MaskConv(model_cfg)
+        self.RNN = RNNStack(model_cfg, rnn_input_size(model_cfg, feature_cfg))   # zoo's attribute name
+        self.lookahead = None
+        if not model_cfg.bidirectional:
+            self.lookahead = Lookahead(model_cfg.hidden_size, model_cfg.lookahead_context)
+            self.lookahead_act = _activation(model_cfg.conv_activation)
+        self.fc = OutputLayer(model_cfg.hidden_size, num_classes, model_cfg.fc_batch_norm)
+
+    def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, 1, F, T) float32, lengths (N,) int32 → log_probs (T', N, C), out_lengths (N,) int32."""
+        lengths = lengths.astype(mindspore.int32)
+        x, out_lengths = self.conv(x, lengths)                               # (N, C, F', T'), (N,)
+        n, c, f, t = x.shape
+        x = x.view(n, c * f, t).transpose(2, 0, 1)                           # (T', N, C*F')
+        mask = _time_mask(out_lengths, t, x.dtype).transpose(1, 0).view(t, n, 1)  # (T', N, 1)
+        x = self.RNN(x, mask, out_lengths)                                   # (T', N, H)
+        if self.lookahead is not None:
+            x = self.lookahead_act(self.lookahead(x)) * mask                 # (T', N, H)
+        x = self.fc(x)                                                       # (T', N, C)
+        return ops.log_softmax(x.astype(mindspore.float32), -1), out_lengths
+
+
+def count_parameters(net: nn.Cell) -> int:
+    """Trainable parameters (``ZOO_PARAMETERS`` for the zoo network); BatchNorm statistics excluded."""
+    return int(sum(int(np.prod(p.shape)) for p in net.trainable_params()))
+
+
+def analytic_flops(model_cfg: ModelConfig, feature_cfg: FeatureConfig, n_frames: int, batch: int,
+                   num_classes: int = 29) -> float:
+    """Forward FLOPs (2 per multiply-add) of convs, RNN matrix products, lookahead and output layer
+    for ``batch`` utterances of ``n_frames`` frames; a training step costs about 3×."""
+    macs, rows, frames, in_ch = 0, num_freq_bins(feature_cfg), n_frames, 1
+    for spec in CONV_STACK:
+        rows = conv_output_size(rows, spec.kernel[0], spec.stride[0], spec.padding[0], spec.padding[1])
+        frames = conv_output_size(frames, spec.kernel[1], spec.stride[1], spec.padding[2], spec.padding[3])
+        macs += batch * rows * frames * model_cfg.conv_channels * in_ch * spec.kernel[0] * spec.kernel[1]
+        in_ch = model_cfg.conv_channels
+    gates = 4 if model_cfg.rnn_type == "lstm" else 3
+    dirs = 2 if model_cfg.bidirectional else 1
+    h, size = model_cfg.hidden_size, rnn_input_size(model_cfg, feature_cfg)
+    for _ in range(model_cfg.num_layers):
+        macs += batch * frames * dirs * gates * h * (size + h)
+        size = h
+    if not model_cfg.bidirectional:
+        macs += batch * frames * h * (model_cfg.lookahead_context + 1)
+    macs += batch * frames * h * num_classes
+    return 2.0 * macs

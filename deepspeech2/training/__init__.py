@@ -1,0 +1,1 @@
+"""The training loop, its compiled step, LR schedule, optimizer, data parallelism and run checkpoints."""

@@ -1,0 +1,142 @@
+"""Training-run checkpoints: atomic save with a sidecar YAML, exact resume, pruning, best copy,
+and the model/feature config a checkpoint was trained with (read from its sidecar)."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from deepspeech2.core.config import Config, config_from_dict
+from deepspeech2.model.weights import CheckpointError, read_checkpoint
+
+__all__ = ["CHECKPOINT_DIR", "save_training_checkpoint", "read_sidecar", "config_for_checkpoint",
+           "find_resume_checkpoint", "restore_training_state", "prune_checkpoints", "copy_checkpoint"]
+
+log = logging.getLogger(__name__)
+OPTIMIZER_PREFIX = "optimizer."
+LOSS_SCALE_NAME = "loss_scaler.scale_value"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_training_checkpoint(path: str | Path, net, optimizer, scaler, meta: dict) -> Path:
+    """Write weights (the network's own names), optimizer state (``optimizer.*``) and the loss
+    scale to ``path`` atomically, then the sidecar ``<stem>.yaml`` with ``meta`` (config, epoch,
+    step, metrics). A crash leaves either the previous files or complete new ones."""
+    import mindspore
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [{"name": p.name, "data": p} for p in net.get_parameters()]
+    net_names = {e["name"] for e in entries}
+    for name, param in optimizer.parameters_and_names():
+        if name not in net_names and param.name not in net_names:
+            entries.append({"name": OPTIMIZER_PREFIX + name, "data": param})
+    entries.append({"name": LOSS_SCALE_NAME, "data": scaler.scale_value})
+    tmp = path.with_name(path.stem + ".partial.ckpt")
+    mindspore.save_checkpoint(entries, str(tmp))
+    os.replace(tmp, path)
+    _atomic_write_text(path.with_suffix(".yaml"), yaml.safe_dump(meta, sort_keys=False))
+    return path
+
+
+def read_sidecar(ckpt: str | Path) -> dict | None:
+    """The sidecar YAML of a checkpoint, or None if it has none (e.g. a zoo checkpoint)."""
+    import yaml
+
+    side = Path(ckpt).with_suffix(".yaml")
+    if not side.is_file():
+        return None
+    with open(side, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def config_for_checkpoint(cfg: Config, ckpt: str | Path) -> Config:
+    """``cfg`` with the model, features and labels a checkpoint was trained with (from its sidecar
+    YAML). A checkpoint without a sidecar (e.g. the zoo's DeepSpeech.ckpt) keeps ``cfg``'s — by
+    default the zoo architecture."""
+    meta = read_sidecar(ckpt)
+    if not meta or "config" not in meta:
+        log.info("%s has no sidecar config: building the model from the given config (%s rnn %dx%d)",
+                 ckpt, cfg.model.rnn_type, cfg.model.num_layers, cfg.model.hidden_size)
+        return cfg
+    saved = config_from_dict(meta["config"])
+    return replace(cfg, model=saved.model, features=saved.features,
+                   data=replace(cfg.data, labels=saved.data.labels))
+
+
+def find_resume_checkpoint(target: str | Path) -> Path:
+    """``target`` is a checkpoint file or a run directory; a directory resolves to its newest
+    complete checkpoint (highest step among files that have a sidecar)."""
+    target = Path(target)
+    if target.is_file():
+        return target
+    folder = target / CHECKPOINT_DIR if (target / CHECKPOINT_DIR).is_dir() else target
+    candidates = []
+    for ckpt in folder.glob("*.ckpt"):
+        if ckpt.name.endswith(".partial.ckpt") or ckpt.stem == "best":
+            continue
+        meta = read_sidecar(ckpt)
+        if meta and "step" in meta:
+            candidates.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    if not candidates:
+        raise CheckpointError(f"{target}: no checkpoint with a sidecar .yaml to resume from")
+    return max(candidates)[2]
+
+
+def restore_training_state(path: str | Path, net, optimizer, scaler) -> dict:
+    """Load weights, BatchNorm statistics, optimizer moments/step and loss scale; returns the
+    sidecar metadata. Every network and optimizer parameter must be present (exact resume)."""
+    import mindspore
+
+    path = Path(path)
+    meta = read_sidecar(path)
+    if meta is None:
+        raise CheckpointError(f"{path}: no sidecar {path.with_suffix('.yaml').name}; "
+                              "to start from these weights use --pre_trained_model_path instead")
+    params = read_checkpoint(path)
+    net_params = {k: v for k, v in params.items() if not k.startswith(OPTIMIZER_PREFIX) and k != LOSS_SCALE_NAME}
+    opt_params = {k[len(OPTIMIZER_PREFIX):]: v for k, v in params.items() if k.startswith(OPTIMIZER_PREFIX)}
+    missing, _ = mindspore.load_param_into_net(net, net_params, strict_load=True)
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume, missing network parameters {missing[:5]}")
+    opt_names = dict(optimizer.parameters_and_names())
+    net_names = {p.name for p in net.get_parameters()}
+    for name, param in opt_names.items():
+        if name in net_names or param.name in net_names:
+            continue
+        if name not in opt_params:
+            raise CheckpointError(f"{path}: cannot resume, missing optimizer state {name!r}")
+        param.set_data(opt_params[name].astype(param.dtype))
+    if LOSS_SCALE_NAME in params:
+        scaler.scale_value.set_data(params[LOSS_SCALE_NAME].astype(scaler.scale_value.dtype))
+    return meta
+
+
+def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
+    """Delete all but the ``keep_last`` newest step/epoch checkpoints (and their sidecars); best.* stays."""
+    ckpts = []
+    for ckpt in Path(folder).glob("*.ckpt"):
+        meta = read_sidecar(ckpt)
+        if ckpt.stem != "best" and not ckpt.name.endswith(".partial.ckpt") and meta and "step" in meta:
+            ckpts.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    for _, _, ckpt in sorted(ckpts)[:max(0, len(ckpts) - keep_last)]:
+        ckpt.unlink(missing_ok=True)
+        ckpt.with_suffix(".yaml").unlink(missing_ok=True)
+
+
+def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
+    """Atomically copy a checkpoint and its sidecar (used for best.ckpt)."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(dst.stem + ".partial.ckpt")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    _atomic_write_text(dst.with_suffix(".yaml"), src.with_suffix(".yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,266 @@
+"""The training loop behind ``ds2-train`` and the lab's ``train.py`` (see :mod:`deepspeech2.cli.train`).
+
+Checkpoints every ``train.save_interval_steps`` and every epoch (atomic, with a sidecar YAML),
+exact resume, SIGINT/SIGTERM save before exiting, best checkpoint chosen on the dev set.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepspeech2.training import checkpoint as ckpt_io
+from deepspeech2.core.config import Config, config_to_dict, save_config
+from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
+from deepspeech2.core.logs import setup_logging
+from deepspeech2.training.schedule import lr_at
+
+__all__ = ["TrainingError", "train", "EXIT_SIGNAL_BASE"]
+
+log = logging.getLogger(__name__)
+EXIT_SIGNAL_BASE = 128  # shell convention: exit code 128 + signal number
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (data, divergence, configuration)."""
+
+
+@dataclass
+class _RunStatus:
+    stop_signal: int = 0
+    nonfinite_total: int = 0
+    nonfinite_in_row: int = 0
+    best_metric: tuple = (math.inf, math.inf)   # (dev WER, dev loss): lower is better
+    history: list = field(default_factory=list)
+
+
+def _install_signal_handlers(status: _RunStatus) -> None:
+    """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second one interrupts at once."""
+    def handler(signum, _frame):
+        if status.stop_signal:
+            raise KeyboardInterrupt
+        status.stop_signal = signum
+        log.warning("received signal %d: saving a checkpoint after this step, then exiting", signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+class _Run:
+    """Everything one training run holds: data, network, optimizer, step function, output files."""
+
+    def __init__(self, cfg: Config):
+        import mindspore
+
+        from deepspeech2.training import distributed
+        from deepspeech2.data.vocab import build_vocab
+        from deepspeech2.model.build import build_network
+        from deepspeech2.training.optimizer import build_optimizer
+        from deepspeech2.core.device import init_device, use_graph_mode
+        from deepspeech2.model.loss import CTCLoss
+        from deepspeech2.training.step import make_train_step
+
+        self.cfg = cfg
+        if not cfg.train.output_dir:
+            raise TrainingError("train.output_dir is not set (where checkpoints and logs go)")
+        if not cfg.data.train_manifest:
+            raise TrainingError("data.train_manifest is not set")
+        init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+        mindspore.set_seed(cfg.train.seed)                  # same initial weights on every run and rank
+        self.rank, self.world, reducer_factory = distributed.init(cfg.train.is_distributed)
+        if self.rank != 0:
+            setup_logging(None, level=logging.WARNING)      # rank 0 logs; the others only warn
+        self.out = Path(cfg.train.output_dir)
+        self.ckpt_dir = self.out / ckpt_io.CHECKPOINT_DIR
+        self.vocab = build_vocab(cfg)
+        self.utts, self.dropped = load_utterances(cfg.data.train_manifest, self.vocab, cfg, True)
+        self.batches = make_batches(self.utts, cfg.data.batch_size)
+        self.steps_per_epoch = len(self.batches) // self.world
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        if cfg.train.max_steps > 0:
+            self.total_steps = min(self.total_steps, cfg.train.max_steps)
+        schedule = [b for e in range(cfg.train.epochs)
+                    for b in epoch_batches(self.batches, e, cfg.data, cfg.train.seed, self.rank, self.world)]
+        self.source = BatchSource(self.utts, schedule, self.vocab, cfg)
+        self.net = build_network(cfg, self.vocab, pretrained=cfg.train.pretrained)
+        self.optimizer = build_optimizer(self.net, cfg)
+        self.loss_fn = CTCLoss(self.vocab.blank)
+        reducer = reducer_factory(self.optimizer.parameters) if reducer_factory else None
+        self.graph = use_graph_mode(cfg.train.mode)
+        self.step_fn, self.scaler = make_train_step(self.net, self.loss_fn, self.optimizer, cfg, reducer, self.graph)
+        self.dev = None
+        if cfg.data.val_manifest and cfg.train.eval_every_epoch:
+            from deepspeech2.decoding.evaluator import Evaluator
+            from deepspeech2.model.build import wrap_network
+            self.dev = Evaluator(wrap_network(self.net, self.graph), self.vocab, cfg, cfg.data.val_manifest)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def meta(self, step: int, status: _RunStatus, metrics: dict) -> dict:
+        return {"step": step, "epoch": step / self.steps_per_epoch, "lr": lr_at(
+            max(step - 1, 0), self.steps_per_epoch, self.cfg.optim), "metrics": metrics,
+            "nonfinite_steps": status.nonfinite_total, "config": config_to_dict(self.cfg),
+            "vocab": list(self.vocab.labels), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+    def save(self, name: str, step: int, status: _RunStatus, metrics: dict) -> Path | None:
+        if not self.is_main:
+            return None
+        path = ckpt_io.save_training_checkpoint(self.ckpt_dir / f"{name}.ckpt", self.net, self.optimizer,
+                                                self.scaler, self.meta(step, status, metrics))
+        ckpt_io.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_last)
+        log.info("saved %s (step %d)", path, step)
+        return path
+
+
+def _write_metrics(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) -> None:
+    """Dev loss/WER, epoch checkpoint, best-on-dev copy."""
+    epoch = step // run.steps_per_epoch
+    metrics: dict = {"epoch": epoch}
+    if run.dev is not None:
+        run.net.set_train(False)
+        metrics.update(run.dev.run(desc=f"dev epoch {epoch}").summary())
+        run.net.set_train(True)
+        log.info("epoch %d dev: %s", epoch, {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+    if run.is_main:
+        _write_metrics(metrics_file, {"type": "epoch", "step": step, **metrics})
+    path = run.save(f"epoch_{epoch}", step, status, metrics)
+    key = _dev_key(metrics)
+    if path is not None and key < status.best_metric:
+        status.best_metric = key
+        ckpt_io.copy_checkpoint(path, run.ckpt_dir / "best.ckpt")
+        log.info("new best on dev (WER %.4f, loss %.4f): %s", *key, run.ckpt_dir / "best.ckpt")
+
+
+def _dev_key(metrics: dict) -> tuple:
+    """Best-checkpoint order: dev WER, then dev loss (early epochs often tie at WER 1.0).
+    Without a dev set every epoch counts as better, so best = latest."""
+    if "wer" not in metrics and "loss" not in metrics:
+        return (-math.inf, -metrics.get("epoch", 0))
+    return (metrics.get("wer", math.inf), metrics.get("loss", math.inf))
+
+
+def _resume(run: _Run, status: _RunStatus) -> int:
+    """Restore the full training state; returns the step to continue from (0 for a fresh run)."""
+    if not run.cfg.train.resume:
+        return 0
+    path = ckpt_io.find_resume_checkpoint(run.cfg.train.resume)
+    meta = ckpt_io.restore_training_state(path, run.net, run.optimizer, run.scaler)
+    saved_model = meta.get("config", {}).get("model")
+    if saved_model and saved_model != config_to_dict(run.cfg)["model"]:
+        raise TrainingError(f"{path}: model config differs from this run's; resume with the same config")
+    status.nonfinite_total = int(meta.get("nonfinite_steps", 0))
+    best = ckpt_io.read_sidecar(run.ckpt_dir / "best.ckpt")
+    if best:
+        status.best_metric = _dev_key(best.get("metrics", {}))
+    log.info("resumed from %s at step %d", path, meta["step"])
+    return int(meta["step"])
+
+
+def _log_step(run: _Run, step: int, loss: float, norm: float, lr: float, audio_s: float,
+              elapsed: float, t_start: float, start: int, metrics_file: Path) -> None:
+    done = step + 1 - start
+    eta = (time.time() - t_start) / done * (run.total_steps - step - 1)
+    record = {"type": "step", "step": step + 1, "epoch": step // run.steps_per_epoch, "loss": loss,
+              "lr": lr, "grad_norm": norm, "audio_s_per_s": audio_s / elapsed, "step_time": elapsed,
+              "loss_scale": float(run.scaler.scale_value.asnumpy())}
+    if run.is_main:
+        _write_metrics(metrics_file, record)
+    log.info("step %d/%d epoch %d loss %.4f lr %.3g grad-norm %.2f %.1f audio-s/s ETA %s",
+             step + 1, run.total_steps, record["epoch"], loss, lr, norm, record["audio_s_per_s"],
+             time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
+    """Run steps ``start .. total_steps``; returns the step reached."""
+    from mindspore import Tensor
+    from tqdm import tqdm
+
+    metrics_file = run.out / "metrics.jsonl"
+    iterator = create_dataset(run.source, run.cfg.data, start).create_tuple_iterator(num_epochs=1)
+    run.net.set_train(True)
+    t_start, step = time.time(), start
+    bar = tqdm(total=run.total_steps, initial=start, desc="train", disable=not run.is_main, unit="step")
+    for step in range(start, run.total_steps):
+        features, lengths, targets, target_lengths, indices = next(iterator)
+        lr = lr_at(step, run.steps_per_epoch, run.cfg.optim)
+        t0 = time.time()
+        loss, norm, finite = run.step_fn(features, lengths, targets, target_lengths, Tensor(np.float32(lr)))
+        loss, norm, finite = float(loss.asnumpy()), float(norm.asnumpy()), bool(finite.asnumpy())
+        elapsed = time.time() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2g}")
+        if not finite:
+            status.nonfinite_total += 1
+            status.nonfinite_in_row += 1
+            log.warning("step %d: non-finite loss/gradient (loss %s), update skipped (%d in a row)",
+                        step + 1, loss, status.nonfinite_in_row)
+            if status.nonfinite_in_row >= run.cfg.train.max_nonfinite_in_row:
+                raise TrainingError(
+                    f"{status.nonfinite_in_row} non-finite steps in a row at step {step + 1}: the run diverged; "
+                    f"lower optim.lr, enable gradient clipping, or check the data; last checkpoints are in {run.ckpt_dir}")
+        else:
+            status.nonfinite_in_row = 0
+        if (step + 1) % run.cfg.train.log_interval == 0 or step + 1 == run.total_steps:
+            audio_s = float(sum(run.utts[i].duration for i in indices.asnumpy()))
+            _log_step(run, step, loss, norm, lr, audio_s, elapsed, t_start, start, metrics_file)
+        if (step + 1) % run.steps_per_epoch == 0:
+            _end_of_epoch(run, step + 1, status, metrics_file)
+        elif (step + 1) % run.cfg.train.save_interval_steps == 0:
+            run.save(f"step_{step + 1}", step + 1, status, {})
+        if status.stop_signal:
+            run.save(f"step_{step + 1}", step + 1, status, {"interrupted": True})
+            bar.close()
+            return step + 1
+    bar.close()
+    return run.total_steps
+
+
+def _write_weight_digest(run: _Run) -> None:
+    """Each data-parallel rank writes a SHA-256 of its trainable weights: equal digests = ranks in
+    sync. (BatchNorm moving statistics are rank-local: each rank normalises its own batches.)"""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for param in sorted(run.net.trainable_params(), key=lambda p: p.name):
+        digest.update(param.name.encode())
+        digest.update(param.asnumpy().tobytes())
+    (run.out / f"weights_rank{run.rank}.sha256").write_text(digest.hexdigest() + "\n", encoding="utf-8")
+
+
+def train(cfg: Config) -> dict:
+    """Train according to ``cfg``; returns a summary (steps, last loss, best dev metric, paths)."""
+    out = Path(cfg.train.output_dir or ".")
+    setup_logging(out / "train.log" if cfg.train.output_dir else None)
+    run = _Run(cfg)
+    if run.is_main:
+        save_config(cfg, run.out / "config.yaml")
+        log.info("essential configuration: %s", json.dumps(config_to_dict(cfg)["train"]))
+        log.info("%d utterances, %d steps/epoch, %d total steps, batch %d, rank %d/%d",
+                 len(run.utts), run.steps_per_epoch, run.total_steps, cfg.data.batch_size, run.rank, run.world)
+    status = _RunStatus()
+    start = _resume(run, status)
+    _install_signal_handlers(status)
+    t0 = time.time()
+    reached = _train_loop(run, status, start) if start < run.total_steps else start
+    if reached == run.total_steps and reached % run.steps_per_epoch != 0 and reached > start:
+        run.save(f"step_{reached}", reached, status, {"final": True})
+    if run.world > 1:
+        _write_weight_digest(run)
+    summary = {"steps": reached, "total_steps": run.total_steps, "wall_time_s": time.time() - t0,
+               "nonfinite_steps": status.nonfinite_total, "best_dev_wer_loss": list(status.best_metric),
+               "checkpoint_dir": str(run.ckpt_dir), "interrupted_by_signal": status.stop_signal}
+    log.info("training finished: %s", summary)
+    return summary

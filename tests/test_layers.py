@@ -1,0 +1,49 @@
+"""The package's layers import only downward, and the data layer never loads MindSpore."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "deepspeech2"
+LAYERS = ["core", "data", "model", "decoding", "training", "inference", "lab", "cli"]
+
+
+def _imported_layers(path: Path) -> set[str]:
+    """Subpackages of deepspeech2 that ``path`` imports (at any depth of the file)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "deepspeech2" and len(parts) > 1 and parts[1] in LAYERS:
+                found.add(parts[1])
+    return found
+
+
+def test_every_module_sits_in_a_layer():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    assert loose == []
+    assert sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()) == sorted(LAYERS)
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = []
+    for layer in LAYERS:
+        for path in (PACKAGE / layer).glob("*.py"):
+            for other in _imported_layers(path):
+                if LAYERS.index(other) > LAYERS.index(layer):
+                    upward.append(f"{layer}/{path.name} imports {other}")
+    assert upward == []
+
+
+def test_data_layer_does_not_load_mindspore():
+    code = ("import sys; import deepspeech2.data.dataset, deepspeech2.data.shapes, deepspeech2.data.manifest; "
+            "print('mindspore' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
