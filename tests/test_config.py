@@ -61,9 +61,40 @@ def test_saved_config_round_trips(tmp_path):
     assert yaml.safe_load(out.read_text())["optim"]["lr"] == 0.5
 
 
-@pytest.mark.parametrize("name", ["lab_small.yaml", "lab_long.yaml", "zoo.yaml", "gpu.yaml", "ascend.yaml"])
+@pytest.mark.parametrize("name", ["lab_base.yaml", "lab_small.yaml", "lab_long.yaml", "zoo.yaml", "gpu.yaml", "ascend.yaml"])
 def test_shipped_configs_load(name, repo_root):
     path = repo_root / "configs" / name
     if not path.exists():
         pytest.skip(f"{name} not shipped")
     load_config(path)
+
+
+def test_base_chain_is_relative_recursive_and_merged_per_key(tmp_path):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "root.yaml").write_text("optim: {lr: 0.1, anneal: 2.0}\nmodel: {hidden_size: 64}\n")
+    (tmp_path / "presets" / "mid.yaml").write_text("base: ../root.yaml\noptim: {lr: 0.2}\n")
+    (tmp_path / "presets" / "top.yaml").write_text("base: mid.yaml\nmodel: {num_layers: 2}\n")
+    cfg = load_config(tmp_path / "presets" / "top.yaml", ["optim.anneal=3.0"])
+    assert (cfg.optim.lr, cfg.optim.anneal, cfg.model.hidden_size, cfg.model.num_layers) == (0.2, 3.0, 64, 2)
+
+
+def test_base_cycle_and_missing_base_are_clear_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"nowhere.yaml does not exist \(base of"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [x]\n")
+    with pytest.raises(ConfigError, match="'base' must be the path"):
+        load_config(tmp_path / "d.yaml")
+
+
+def test_lab_presets_differ_from_their_base_only_in_recipe_length(repo_root):
+    base = load_config(repo_root / "configs" / "lab_base.yaml")
+    small = load_config(repo_root / "configs" / "lab_small.yaml")
+    long = load_config(repo_root / "configs" / "lab_long.yaml")
+    assert small.model == long.model == base.model and small.features == long.features == base.features
+    assert (small.train.epochs, long.train.epochs, small.data.max_duration, long.data.max_duration) == (4, 8, 16.0, 0.0)
+    assert not small.data.train_manifest and not small.train.output_dir   # given on the command line

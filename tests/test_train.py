@@ -100,7 +100,12 @@ def test_sigterm_saves_a_loadable_checkpoint(tiny_config, tmp_path):
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
     proc = _run_train([f"train.output_dir={tmp_path}"], tmp_path, timeout=120)
-    assert proc.returncode == 1 and "data.train_manifest is not set" in proc.stderr
+    assert proc.returncode == 1 and "not set: data.train_manifest (" in proc.stderr
+
+
+def test_preset_alone_names_every_missing_key(tmp_path, repo_root):
+    proc = _run_train(["--config", str(repo_root / "configs" / "lab_small.yaml")], tmp_path, timeout=120)
+    assert proc.returncode == 1 and "not set: data.train_manifest, train.output_dir" in proc.stderr
 
 
 @pytest.mark.slow

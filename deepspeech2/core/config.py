@@ -1,8 +1,9 @@
 """One typed configuration tree for every DeepSpeech2 command.
 
 Loaded from YAML (``configs/*.yaml``) with dotted command-line overrides
-(``optim.lr=1e-4``). Unknown keys are errors that list the valid keys, and the
-effective configuration is written next to whatever a run produces.
+(``optim.lr=1e-4``); a preset may start from another with ``base: other.yaml``. Unknown keys are
+errors that list the valid keys, and the effective configuration is written next to whatever a run
+produces.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType",
     "ConvActivation", "DecoderKind", "ExportFormat", "ExportOutput",
-    "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig",
+    "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
     "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
 ]
@@ -236,17 +237,41 @@ def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
     return config_from_dict(tree)
 
 
+BASE_KEY = "base"  # a preset's ``base: other.yaml`` (relative to the preset) supplies the keys it does not set
+
+
+def _merge(base: dict, top: dict) -> dict:
+    """``top`` over ``base``, section by section (a section in both is merged key by key)."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The YAML mapping of ``path`` with its ``base:`` chain resolved (bases first, this file last)."""
+    path = Path(path)
+    if not path.is_file():
+        where = f" (base of {_chain[-1]})" if _chain else ""
+        raise ConfigError(f"config file {path} does not exist{where}")
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ConfigError(f"config files include each other in a cycle: {cycle}")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: {BASE_KEY!r} must be the path of another YAML file, got {base!r}")
+    return _merge(read_config_tree(path.parent / base, (*_chain, path.resolve())), data)
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Defaults < YAML file < dotted overrides."""
-    data: dict = {}
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of sections")
+    """Defaults < YAML file (after its ``base:`` chain) < dotted overrides."""
+    data = read_config_tree(path) if path else {}
     cfg = config_from_dict(data, Config, where=str(path or "config"))
     return apply_overrides(cfg, overrides)
 

@@ -67,10 +67,11 @@ class _Run:
         from deepspeech2.training.step import make_train_step
 
         self.cfg = cfg
-        if not cfg.train.output_dir:
-            raise TrainingError("train.output_dir is not set (where checkpoints and logs go)")
-        if not cfg.data.train_manifest:
-            raise TrainingError("data.train_manifest is not set")
+        missing = [key for key, value in (("data.train_manifest", cfg.data.train_manifest),
+                                          ("train.output_dir", cfg.train.output_dir)) if not value]
+        if missing:
+            raise TrainingError(f"not set: {', '.join(missing)} (presets leave data paths and the output "
+                                f"directory to the command line, e.g. {missing[0]}=...)")
         init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
         mindspore.set_seed(cfg.train.seed)                  # same initial weights on every run and rank
         self.rank, self.world, reducer_factory = distributed.init(cfg.train.is_distributed)
