@@ -95,5 +95,5 @@ if stage_on 6; then
 fi
 if stage_on 7; then
   echo "== stage 7: results"
-  python -m deepspeech2.lab.results --exp "$EXP" --prepared "$PREPARED"
+  python -m deepspeech2.lab.results --exp "$EXP"
 fi

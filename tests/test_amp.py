@@ -112,10 +112,10 @@ def test_graph_step_learns_for_both_rnn_types(rnn_type):
     """The compiled dynamic-shape step works for both RNN kernels (GRU's needs a static input size)."""
     net, step, _ = _setup(["train.loss_scale=none", f"model.rnn_type={rnn_type}"], graph=True)
     losses = [float(step(*_batch(t=120 + 20 * (i % 2)))[0].asnumpy()) for i in range(12)]   # two shapes
-    if rnn_type == "gru":   # MindSpore's GRUV2 backward is unreliable (sporadic NaN, see test_model): the
-        return              # regression here is the compile error on the dynamic frequency axis
-    assert np.all(np.isfinite(losses))
-    assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses
+    assert len(losses) == 12 and np.isfinite(losses[0])   # compiled for both shapes; the first forward is sound
+    if rnn_type == "lstm":   # MindSpore's GRUV2 backward is unreliable (sporadic NaN, see test_model), so only
+        assert np.all(np.isfinite(losses))                 # the LSTM is held to learning; for GRU the regression
+        assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses   # is the compile error on the dynamic axis
 
 
 def test_jit_level_o1_compiles_on_cpu_and_bad_levels_are_refused():

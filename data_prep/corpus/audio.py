@@ -33,7 +33,7 @@ PEAK_RANGE = (0.25, 0.9)              # final peak amplitude (about -12 to -1 dB
 NOISE_FLOOR_DBFS_RANGE = (-75.0, -60.0)  # RMS of the faint floor every recording gets
 OTHER_SNR_DB_RANGE = (5.0, 20.0)      # "*-other" splits: speech-to-noise ratio
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope: power ~ 1/f^a
-INT16_SCALE = 32767
+INT16_MAX = 32767                       # float [-1, 1] → int16 samples when writing audio
 ACTIVE_SPEECH_THRESHOLD = 0.02        # of the peak: samples counted as speech for the SNR
 DB_PER_AMPLITUDE_DECADE = 20.0
 
@@ -118,7 +118,7 @@ def finish_recording(speech: np.ndarray, settings: RenderSettings,
     mix *= settings.peak / np.max(np.abs(mix))
     floor = _db_to_amplitude(settings.floor_dbfs)
     mix += floor * coloured_noise(mix.size, settings.floor_colour, rng)
-    return np.round(np.clip(mix, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
+    return np.round(np.clip(mix, -1.0, 1.0) * INT16_MAX).astype(np.int16)
 
 
 def encode_flac(samples: np.ndarray) -> bytes:

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-__all__ = ["AudioError", "load_audio", "audio_duration", "INT16_SCALE"]
+__all__ = ["AudioError", "load_audio", "audio_duration", "ZOO_INT16_RESCALE"]
 
-# The zoo divides int16 samples by 32767; soundfile's float read divides by 32768.
-INT16_SCALE = 32768.0 / 32767.0
+# The zoo divides int16 samples by 32767, soundfile's float read by 32768: multiply by this to match the zoo.
+ZOO_INT16_RESCALE = 32768.0 / 32767.0
 
 
 class AudioError(ValueError):
@@ -45,7 +45,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if audio.shape[0] == 0:
         raise AudioError(f"{path}: audio has no samples")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    mono = mono * np.float32(INT16_SCALE)
+    mono = mono * np.float32(ZOO_INT16_RESCALE)
     if rate != sample_rate:
         import librosa  # imported lazily: it is slow to import and rarely needed
 

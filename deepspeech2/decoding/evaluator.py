@@ -71,12 +71,13 @@ class Evaluator:
         for features, lengths, targets, target_lengths, indices in tqdm(
                 batches, total=len(self.source), desc=desc, unit="batch", leave=False):
             log_probs, out_lengths = self.forward(features, lengths)
-            if self.loss_fn is not None and all(
-                    out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]])) for r in range(len(indices))):
-                loss = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs, (1, 0, 2)))),
-                                    Tensor(targets), Tensor(out_lengths), Tensor(target_lengths))
-                loss_sum += float(loss.asnumpy()) * len(indices)
-                loss_count += len(indices)
+            rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
+                    if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]
+            if self.loss_fn is not None and rows:
+                loss = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs[rows], (1, 0, 2)))),
+                                    Tensor(targets[rows]), Tensor(out_lengths[rows]), Tensor(target_lengths[rows]))
+                loss_sum += float(loss.asnumpy()) * len(rows)
+                loss_count += len(rows)
             hyps = self.decoder(log_probs, out_lengths)
             for idx, hyp in zip(indices, hyps):
                 utt = self.utts[idx]

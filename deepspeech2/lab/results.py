@@ -54,13 +54,10 @@ def format_table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.results", description=__doc__)
     parser.add_argument("--exp", required=True, help="run directory (train.output_dir)")
-    parser.add_argument("--prepared", help="prepared data directory (printed for reference)")
     args = parser.parse_args(argv)
     results = collect_results(args.exp)
     (Path(args.exp) / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(format_table(results))
-    if args.prepared:
-        print(f"prepared data: {args.prepared}")
     return 0
 
 

@@ -2,6 +2,11 @@
 
 Checkpoints every ``train.save_interval_steps`` and every epoch (atomic, with a sidecar YAML),
 exact resume, SIGINT/SIGTERM save before exiting, best checkpoint chosen on the dev set.
+
+``metrics.jsonl`` holds one JSON record per line: ``{"type": "step", ...}`` every ``train.log_interval``
+steps and ``{"type": "epoch", ...}`` (dev loss/WER/CER) after each epoch. In these records and in every
+checkpoint's sidecar YAML, ``step`` counts optimizer steps done, ``epoch`` counts epochs *completed*
+(an int: ``step // steps_per_epoch``) and ``epoch_progress`` is the same as a fraction (``step / steps_per_epoch``).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
 from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
 from deepspeech2.core.logs import setup_logging
+from deepspeech2.model.amp import loss_scale_value
 from deepspeech2.training.schedule import lr_at
 
 __all__ = ["TrainingError", "train", "EXIT_SIGNAL_BASE"]
@@ -106,7 +112,7 @@ class _Run:
         return self.rank == 0
 
     def meta(self, step: int, status: _RunStatus, metrics: dict) -> dict:
-        return {"step": step, "epoch": step / self.steps_per_epoch, "lr": lr_at(
+        return {"step": step, **epoch_fields(step, self.steps_per_epoch), "lr": lr_at(
             max(step - 1, 0), self.steps_per_epoch, self.cfg.optim), "metrics": metrics,
             "nonfinite_steps": status.nonfinite_total, "config": config_to_dict(self.cfg),
             "vocab": list(self.vocab.labels), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -121,6 +127,11 @@ class _Run:
         return path
 
 
+def epoch_fields(steps_done: int, steps_per_epoch: int) -> dict:
+    """The one meaning of "epoch" in records: epochs completed (int) and progress (float)."""
+    return {"epoch": steps_done // steps_per_epoch, "epoch_progress": round(steps_done / steps_per_epoch, 4)}
+
+
 def _write_metrics(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -128,7 +139,7 @@ def _write_metrics(path: Path, record: dict) -> None:
 
 def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) -> None:
     """Dev loss/WER, epoch checkpoint, best-on-dev copy."""
-    epoch = step // run.steps_per_epoch
+    epoch = epoch_fields(step, run.steps_per_epoch)["epoch"]
     metrics: dict = {"epoch": epoch}
     if run.dev is not None:
         run.net.set_train(False)
@@ -136,7 +147,8 @@ def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) 
         run.net.set_train(True)
         log.info("epoch %d dev: %s", epoch, {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
     if run.is_main:
-        _write_metrics(metrics_file, {"type": "epoch", "step": step, **metrics})
+        _write_metrics(metrics_file, {"type": "epoch", "step": step, **epoch_fields(step, run.steps_per_epoch),
+                                      **metrics})
     path = run.save(f"epoch_{epoch}", step, status, metrics)
     key = _dev_key(metrics)
     if path is not None and key < status.best_metric:
@@ -174,13 +186,13 @@ def _log_step(run: _Run, step: int, loss: float, norm: float, lr: float, audio_s
               elapsed: float, t_start: float, start: int, metrics_file: Path) -> None:
     done = step + 1 - start
     eta = (time.time() - t_start) / done * (run.total_steps - step - 1)
-    record = {"type": "step", "step": step + 1, "epoch": step // run.steps_per_epoch, "loss": loss,
+    record = {"type": "step", "step": step + 1, **epoch_fields(step + 1, run.steps_per_epoch), "loss": loss,
               "lr": lr, "grad_norm": norm, "audio_s_per_s": audio_s / elapsed, "step_time": elapsed,
-              "loss_scale": float(run.scaler.scale_value.asnumpy())}
+              "loss_scale": loss_scale_value(run.scaler)}
     if run.is_main:
         _write_metrics(metrics_file, record)
-    log.info("step %d/%d epoch %d loss %.4f lr %.3g grad-norm %.2f %.1f audio-s/s ETA %s",
-             step + 1, run.total_steps, record["epoch"], loss, lr, norm, record["audio_s_per_s"],
+    log.info("step %d/%d epoch %.2f loss %.4f lr %.3g grad-norm %.2f %.1f audio-s/s ETA %s",
+             step + 1, run.total_steps, record["epoch_progress"], loss, lr, norm, record["audio_s_per_s"],
              time.strftime("%H:%M:%S", time.gmtime(eta)))
 
 
