@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from data_prep.download import DEFAULT_MIRRORS, DownloadError, download_librispeech
 from data_prep.extract import ArchiveError, safe_extract
+from deepspeech2.core.files import atomic_path, atomic_write_text, is_partial
 from deepspeech2.data.audio import AudioError, load_audio
 from deepspeech2.data.manifest import Sample, write_csv_manifest, write_json_manifest
 from deepspeech2.data.vocab import Vocab, normalize_transcript
@@ -78,15 +79,6 @@ class _Result:
 
 
 # ----------------------------------------------------------------------------- one utterance (worker)
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _finished_duration(wav: Path, txt: Path, transcript: str) -> float | None:
     """Duration of an existing, valid output pair, or None when it must be (re)written."""
     try:
@@ -130,8 +122,9 @@ def _convert(task: _Task) -> tuple[str, float, bool, str]:
         return "corrupt_audio", 0.0, False, str(err)
     except ValueError as err:
         return "empty_audio", 0.0, False, str(err)
-    _atomic_write(wav, lambda p: soundfile.write(str(p), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
-    _atomic_write(txt, lambda p: p.write_text(task.transcript, encoding="utf-8"))
+    with atomic_path(wav) as tmp:
+        soundfile.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    atomic_write_text(txt, task.transcript)
     return "ok", len(samples) / SAMPLE_RATE, True, ""
 
 
@@ -259,7 +252,7 @@ def _prepare_part(part: str, kind: str, source: Path, target: Path, vocab: Vocab
                 r.file = f"{source}:{r.file[len(str(extract_dir)) + 1:]}"
         state.parent.mkdir(parents=True, exist_ok=True)
         record = {"fingerprint": _fingerprint(source), "results": [asdict(r) for r in results]}
-        _atomic_write(state, lambda p: p.write_text(json.dumps(record), encoding="utf-8"))
+        atomic_write_text(state, json.dumps(record))
         shutil.rmtree(extract_dir, ignore_errors=True)
     return results
 
@@ -369,7 +362,7 @@ def _clean_stale_temporaries(target: Path) -> None:
             if folder.is_dir():
                 with os.scandir(folder) as entries:
                     for entry in entries:
-                        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                        if is_partial(entry.name):
                             os.unlink(entry.path)
 
 
@@ -409,8 +402,7 @@ def prepare_librispeech(target_dir: str | Path, tarball_dir: str | Path | None,
     settings = {"min_duration": min_duration, "max_duration": max_duration, "num_workers": num_workers,
                 "strict": strict}
     summary = _summarize(target, inputs, results, splits, time.perf_counter() - start, settings)
-    _atomic_write(target / "prepare_summary.json",
-                  lambda p: p.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8"))
+    atomic_write_text(target / "prepare_summary.json", json.dumps(summary, indent=2) + "\n")
     _log_summary(summary)
     if strict and summary["skipped"]:
         raise PreparationError(f"--strict: {sum(summary['skipped'].values())} utterance(s) skipped as bad "

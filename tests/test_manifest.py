@@ -114,7 +114,7 @@ def test_failed_write_keeps_the_old_manifest(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("deepspeech2.data.manifest.os.replace", broken_replace)
+    monkeypatch.setattr("deepspeech2.core.files.os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_csv_manifest(tmp_path / "m.csv", [Sample(Path("/b.wav"), Path("/b.txt"))])
     assert (tmp_path / "m.csv").read_text() == "/a.wav,/a.txt\n"

@@ -177,12 +177,12 @@ def test_interrupted_run_resumes(corpus, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean.tar.gz"])
     assert len(list((tmp_path / "val" / "wav").glob("*.wav"))) == 2
-    assert not list((tmp_path / "val").rglob("*.tmp"))
-    (tmp_path / "val" / "wav" / ".1272-128104-0002.wav.999.tmp").write_bytes(b"half a file")  # a kill mid-write
+    assert not list((tmp_path / "val").rglob("*.partial"))
+    (tmp_path / "val" / "wav" / ".1272-128104-0002.wav.999.0123abcd.partial").write_bytes(b"half a file")  # a kill mid-write
     monkeypatch.undo()
     summary = prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean.tar.gz"])
     assert summary["files"] == {"prepared": 3, "converted": 1, "reused": 2}
-    assert not list((tmp_path / "val").rglob("*.tmp"))
+    assert not list((tmp_path / "val").rglob("*.partial"))
 
 
 def test_extracted_tree_input_and_parallel_workers(corpus, tmp_path):

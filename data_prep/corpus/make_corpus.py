@@ -32,8 +32,9 @@ from data_prep.corpus.report import CpuClock, machine_load, split_statistics, su
 from data_prep.corpus.sources import Chapter, load_family
 from data_prep.corpus.splits import SPLIT_NAMES, SPLITS, parse_split_arg
 from data_prep.corpus.synth import (
-    PARTIAL_MARK, EngineMissingError, RenderJob, check_engines, render_utterance)
+    EngineMissingError, RenderJob, check_engines, render_utterance)
 from data_prep.corpus.tarball import write_tarball
+from deepspeech2.core.files import PARTIAL_MARK
 
 __all__ = ["GENERATOR_VERSION", "generate_split", "main", "make_corpus"]
 

@@ -6,7 +6,6 @@ seed), so the audio is the same whichever worker process makes it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import subprocess
@@ -17,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from deepspeech2.core.files import atomic_write_bytes
+
 from data_prep.corpus.audio import (
     SAMPLE_RATE, RenderSettings, encode_flac, finish_recording, resample, trim_silence)
 from data_prep.corpus.voices import ENGINE_PACKAGES, ESPEAK, FLITE, Speaker
 
-__all__ = ["PARTIAL_MARK", "EngineMissingError", "RenderJob", "check_engines", "parse_wav",
+__all__ = ["EngineMissingError", "RenderJob", "check_engines", "parse_wav",
            "render_utterance", "synthesize"]
 
 ENGINE_TIMEOUT_SECONDS = 120
-PARTIAL_MARK = ".part"            # suffix of a FLAC file still being written
 WAV_HEADER_ID, WAV_FORMAT_ID = b"RIFF", b"WAVE"
 WAV_CHUNK_HEADER_BYTES = 8
 WAV_FIRST_CHUNK_OFFSET = 12
@@ -134,8 +134,5 @@ def render_utterance(job: RenderJob) -> tuple[str, float, str]:
                            f"{error} {stderr}") from None
     speech = trim_silence(resample(raw, rate, job.speaker.warp))
     samples = finish_recording(speech, settings, rng)
-    job.path.parent.mkdir(parents=True, exist_ok=True)
-    partial = job.path.with_name(f"{job.path.name}{PARTIAL_MARK}{os.getpid()}")
-    partial.write_bytes(encode_flac(samples))
-    os.replace(partial, job.path)
+    atomic_write_bytes(job.path, encode_flac(samples))
     return utt_id, samples.size / SAMPLE_RATE, job.speaker.engine

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from deepspeech2.core.files import atomic_path
+
 __all__ = ["ARCHIVE_MTIME", "write_tarball"]
 
 ARCHIVE_MTIME = 1_428_883_200   # 2015-04-13 00:00 UTC, when LibriSpeech was published
@@ -66,13 +68,12 @@ def _tarinfo(root: Path, relative: Path) -> tarfile.TarInfo:
 def write_tarball(root: Path, top: str, destination: Path) -> str:
     """Archive ``root/top`` (member names start with ``top/``) into ``destination``.
 
-    The archive is written to ``destination.partial`` and renamed only when complete, so
+    The archive is written to a temporary file beside it and renamed only when complete, so
     ``destination`` never names a half-written file.  Returns the archive's MD5 hex digest.
     """
     if not (root / top).is_dir():
         raise FileNotFoundError(f"{root / top} is not a directory")
-    partial = destination.with_name(destination.name + ".partial")
-    with open(partial, "wb") as raw:
+    with atomic_path(destination) as partial, open(partial, "xb") as raw:
         hashing = _HashingWriter(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=GZIP_LEVEL,
                            mtime=0) as compressed:
@@ -86,5 +87,4 @@ def write_tarball(root: Path, top: str, destination: Path) -> str:
                             tar.addfile(info, member)
         raw.flush()
         os.fsync(raw.fileno())
-    os.replace(partial, destination)
     return hashing.md5.hexdigest()

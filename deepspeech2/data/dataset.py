@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepspeech2.data.audio import AudioError, audio_duration, load_audio
+from deepspeech2.core.files import atomic_path
 from deepspeech2.core.config import Config, DataConfig, FeatureConfig
 from deepspeech2.data.features import num_frames, spectrogram
 from deepspeech2.data.manifest import read_manifest
@@ -143,10 +144,8 @@ class BatchSource:
                 return np.load(cache)
         feats = spectrogram(load_audio(utt.wav_path, self.feature_cfg.sample_rate), self.feature_cfg)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
-            np.save(tmp, feats)
-            tmp.replace(cache)
+            with atomic_path(cache) as tmp, open(tmp, "xb") as fh:
+                np.save(fh, feats)
         return feats
 
     def __getitem__(self, k: int):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from deepspeech2.core.files import atomic_write_text
 
 __all__ = [
     "ManifestError", "Sample", "read_manifest", "read_json_manifest", "read_csv_manifest",
@@ -105,20 +106,6 @@ def read_csv_manifest(path: str | Path) -> list[Sample]:
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:  # "x": the usual umask-based mode
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _relative_posix(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` when it lies under it, else absolute (both POSIX-style)."""
     try:
@@ -135,7 +122,7 @@ def write_json_manifest(path: str | Path, root_path: str | Path, samples: Iterab
         "samples": [{"wav_path": _relative_posix(s.wav_path, root),
                      "transcript_path": _relative_posix(s.transcript_path, root)} for s in samples],
     }
-    _atomic_write_text(path, json.dumps(manifest))
+    atomic_write_text(path, json.dumps(manifest))
     return path
 
 
@@ -149,7 +136,7 @@ def write_csv_manifest(path: str | Path, samples: Iterable[Sample]) -> Path:
             if "," in p or "\n" in p:
                 raise ManifestError(f"{path}: cannot write {p!r} to a V2.1 CSV manifest (comma or newline in path)")
         lines.append(f"{wav},{txt}\n")
-    _atomic_write_text(path, "".join(lines))
+    atomic_write_text(path, "".join(lines))
     return path
 
 

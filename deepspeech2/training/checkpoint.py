@@ -3,12 +3,11 @@ and the model/feature config a checkpoint was trained with (read from its sideca
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from deepspeech2.core.config import Config, config_from_dict
+from deepspeech2.core.files import atomic_copy, atomic_path, atomic_write_text, is_partial
 from deepspeech2.model.weights import CheckpointError, read_checkpoint
 
 __all__ = ["CHECKPOINT_DIR", "save_training_checkpoint", "read_sidecar", "config_for_checkpoint",
@@ -18,12 +17,6 @@ log = logging.getLogger(__name__)
 OPTIMIZER_PREFIX = "optimizer."
 LOSS_SCALE_NAME = "loss_scaler.scale_value"
 CHECKPOINT_DIR = "checkpoints"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def save_training_checkpoint(path: str | Path, net, optimizer, scaler, meta: dict) -> Path:
@@ -41,10 +34,9 @@ def save_training_checkpoint(path: str | Path, net, optimizer, scaler, meta: dic
         if name not in net_names and param.name not in net_names:
             entries.append({"name": OPTIMIZER_PREFIX + name, "data": param})
     entries.append({"name": LOSS_SCALE_NAME, "data": scaler.scale_value})
-    tmp = path.with_name(path.stem + ".partial.ckpt")
-    mindspore.save_checkpoint(entries, str(tmp))
-    os.replace(tmp, path)
-    _atomic_write_text(path.with_suffix(".yaml"), yaml.safe_dump(meta, sort_keys=False))
+    with atomic_path(path, suffix=".ckpt") as tmp:
+        mindspore.save_checkpoint(entries, str(tmp))
+    atomic_write_text(path.with_suffix(".yaml"), yaml.safe_dump(meta, sort_keys=False))
     return path
 
 
@@ -82,7 +74,7 @@ def find_resume_checkpoint(target: str | Path) -> Path:
     folder = target / CHECKPOINT_DIR if (target / CHECKPOINT_DIR).is_dir() else target
     candidates = []
     for ckpt in folder.glob("*.ckpt"):
-        if ckpt.name.endswith(".partial.ckpt") or ckpt.stem == "best":
+        if is_partial(ckpt) or ckpt.stem == "best":
             continue
         meta = read_sidecar(ckpt)
         if meta and "step" in meta:
@@ -126,7 +118,7 @@ def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
     ckpts = []
     for ckpt in Path(folder).glob("*.ckpt"):
         meta = read_sidecar(ckpt)
-        if ckpt.stem != "best" and not ckpt.name.endswith(".partial.ckpt") and meta and "step" in meta:
+        if ckpt.stem != "best" and not is_partial(ckpt) and meta and "step" in meta:
             ckpts.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
     for _, _, ckpt in sorted(ckpts)[:max(0, len(ckpts) - keep_last)]:
         ckpt.unlink(missing_ok=True)
@@ -136,7 +128,5 @@ def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
 def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
     """Atomically copy a checkpoint and its sidecar (used for best.ckpt)."""
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(dst.stem + ".partial.ckpt")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-    _atomic_write_text(dst.with_suffix(".yaml"), src.with_suffix(".yaml").read_text(encoding="utf-8"))
+    atomic_copy(src, dst)
+    atomic_write_text(dst.with_suffix(".yaml"), src.with_suffix(".yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,60 @@
+"""Atomic file writes: a reader (or a crash) sees either the old file or the complete new one."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial"]
+
+PARTIAL_MARK = ".partial"  # in the name of every file still being written (stale ones are safe to delete)
+
+
+def is_partial(path: str | Path) -> bool:
+    """True for a temporary file left by :func:`atomic_path` (e.g. by a killed writer)."""
+    return PARTIAL_MARK in Path(path).name
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path``; it is renamed over ``path`` when the block ends
+    and deleted if the block raises. The name is unique per process and call, so parallel writers of
+    the same file never collide. ``suffix`` ends the temporary name, for writers that append their
+    own (``mindspore.save_checkpoint`` adds ``.ckpt`` to a name without it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{PARTIAL_MARK}{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_synced(tmp: Path, data: bytes) -> None:
+    with open(tmp, "xb") as fh:   # "x": a fresh file with the usual umask-based mode
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename); returns the path."""
+    with atomic_path(path) as tmp:
+        _write_synced(tmp, data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically, newlines as given; returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src`` to ``dst`` atomically; returns ``dst``."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
