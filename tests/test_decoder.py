@@ -1,22 +1,28 @@
 """Tests for deepspeech2.decoding.decoders: greedy and prefix beam search against hand-built and brute-force answers."""
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
 import numpy as np
 import pytest
 
+from deepspeech2.core.config import EvalConfig
+from deepspeech2.data.vocab import Vocab
 from deepspeech2.decoding.decoders import (
     beam_search_decode,
     beam_search_nbest,
     greedy_decode,
     greedy_decode_batch,
     greedy_decode_with_frames,
+    build_decoder,
     make_decoder,
 )
 from deepspeech2.decoding.lm import NGramLM, build_arpa
 
+# Exhaustive search: no per-frame pruning and no LM weights (tests that need others pass their own).
+SEARCH = {"alpha": 0.0, "beta": 0.0, "cutoff_prob": 1.0, "cutoff_top_n": 1000}
 LABELS = ["'"] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [" ", "_"]
 BLANK = len(LABELS) - 1
 
@@ -67,11 +73,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="lengths"):
         greedy_decode_batch(lp[None], [2], LABELS, BLANK)
     with pytest.raises(ValueError, match="beam_width"):
-        beam_search_decode(lp, LABELS, BLANK, beam_width=0)
+        beam_search_decode(lp, LABELS, BLANK, **{**SEARCH, "beam_width": 0})
     with pytest.raises(ValueError, match="greedy, beam"):
         make_decoder("viterbi", LABELS, BLANK)
     with pytest.raises(ValueError, match="beam_size"):
-        make_decoder("beam", LABELS, BLANK, beam_size=4)
+        make_decoder("beam", LABELS, BLANK, beam_size=4, beam_width=4, **SEARCH)
 
 
 def test_beam_width_one_equals_greedy_on_peaked_inputs():
@@ -79,7 +85,7 @@ def test_beam_width_one_equals_greedy_on_peaked_inputs():
     for _ in range(5):
         frames = [LABELS[i] for i in rng.integers(0, len(LABELS), size=60)]
         lp = _log_probs(frames, peak=0.97)
-        assert beam_search_decode(lp, LABELS, BLANK, beam_width=1) == greedy_decode(lp, LABELS, BLANK)
+        assert beam_search_decode(lp, LABELS, BLANK, beam_width=1, **SEARCH) == greedy_decode(lp, LABELS, BLANK)
 
 
 def test_beam_finds_the_labelling_greedy_misses():
@@ -87,7 +93,7 @@ def test_beam_finds_the_labelling_greedy_misses():
     labels = ["a", "_"]
     lp = np.log(np.array([[0.4, 0.6], [0.4, 0.6]]))
     assert greedy_decode(lp, labels, blank=1) == ""
-    (text, score), (text2, score2) = beam_search_nbest(lp, labels, blank=1, beam_width=4)
+    (text, score), (text2, score2) = beam_search_nbest(lp, labels, blank=1, beam_width=4, **SEARCH)
     assert (text, text2) == ("a", "")
     assert (math.exp(score), math.exp(score2)) == pytest.approx((0.64, 0.36))
 
@@ -103,16 +109,16 @@ def test_beam_search_is_exact_against_brute_force(seed):
         ids = np.array(path)
         text = "".join(labels[i] for i, keep in zip(ids, np.diff(ids, prepend=-1) != 0) if keep and i != blank)
         totals[text] = np.logaddexp(totals.get(text, -np.inf), lp[np.arange(frames), ids].sum())
-    nbest = beam_search_nbest(lp, labels, blank, beam_width=10_000)
+    nbest = beam_search_nbest(lp, labels, blank, beam_width=10_000, **SEARCH)
     assert nbest[0][0] == max(totals, key=totals.get)
     assert dict(nbest) == pytest.approx(totals)
 
 
 def test_beam_ignores_padded_frames_and_prunes():
     lp = _log_probs(_spell("HI") + ["Z"] * 5)
-    assert beam_search_decode(lp, LABELS, BLANK, beam_width=8, length=4) == "HI"
-    assert beam_search_decode(lp, LABELS, BLANK, beam_width=8, cutoff_prob=0.5, cutoff_top_n=1) == "HIZ"
-    batch = make_decoder("beam", LABELS, BLANK, beam_width=4)(np.stack([lp, lp]), np.array([4, 7]))
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=8, length=4, **SEARCH) == "HI"
+    assert beam_search_decode(lp, LABELS, BLANK, **{**SEARCH, "beam_width": 8, "cutoff_prob": 0.5, "cutoff_top_n": 1}) == "HIZ"
+    batch = make_decoder("beam", LABELS, BLANK, beam_width=4, **SEARCH)(np.stack([lp, lp]), np.array([4, 7]))
     assert batch == ["HI", "HIZ"]
 
 
@@ -128,16 +134,16 @@ def test_lm_prefers_in_vocabulary_words(cat_lm, tail):
     # acoustics slightly prefer the out-of-vocabulary "CAB" over "CAT"
     frames = _spell("THE CA") + [{"B": 0.55, "T": 0.44}, "_"] + _spell(tail)
     lp = _log_probs(frames)
-    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16) == f"THE CAB{tail}"
-    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, alpha=1.0, beta=0.0) == f"THE CAT{tail}"
-    decode = make_decoder("beam", LABELS, BLANK, beam_width=16, lm=cat_lm, alpha=1.0, beta=0.0)
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, **SEARCH) == f"THE CAB{tail}"
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, **{**SEARCH, "alpha": 1.0}) == f"THE CAT{tail}"
+    decode = make_decoder("beam", LABELS, BLANK, beam_width=16, lm=cat_lm, **{**SEARCH, "alpha": 1.0})
     assert decode(lp[None]) == [f"THE CAT{tail}"]
 
 
 def test_lm_scores_are_added_per_word(cat_lm):
     lp = _log_probs(_spell("THE CAT"), peak=0.999)
-    (text, with_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1, lm=cat_lm, alpha=0.5, beta=2.0)
-    (_, without_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1)
+    (text, with_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1, lm=cat_lm, **{**SEARCH, "alpha": 0.5, "beta": 2.0})
+    (_, without_lm), = beam_search_nbest(lp, LABELS, BLANK, beam_width=1, **SEARCH)
     expected = 0.5 * (cat_lm.score("THE", ("<s>",)) + cat_lm.score("CAT", ("<s>", "THE"))) + 2.0 * 2
     assert text == "THE CAT"
     assert with_lm - without_lm == pytest.approx(expected)
@@ -145,4 +151,22 @@ def test_lm_scores_are_added_per_word(cat_lm):
 
 def test_lm_needs_a_space_label(cat_lm):
     with pytest.raises(ValueError, match="space label"):
-        beam_search_decode(_log_probs(["A"]), LABELS, BLANK, lm=cat_lm, space_label="|")
+        beam_search_decode(_log_probs(["A"]), LABELS, BLANK, beam_width=4, lm=cat_lm, space_label="|", **SEARCH)
+
+
+def test_beam_options_have_one_home_the_eval_config():
+    params = inspect.signature(beam_search_nbest).parameters
+    for name in ("beam_width", "alpha", "beta", "cutoff_prob", "cutoff_top_n"):
+        assert params[name].default is inspect.Parameter.empty, name
+    with pytest.raises(ValueError, match="missing beam options.*cutoff_prob"):
+        make_decoder("beam", LABELS, BLANK, beam_width=4, alpha=0.5, beta=1.0, cutoff_top_n=5)
+
+
+def test_build_decoder_uses_the_configured_pruning():
+    # "a" is best overall (P 0.64), but the top label of each frame is the blank: top-1 pruning finds ""
+    vocab = Vocab(labels=("a", "_"), blank_symbol="_")
+    lp = np.log(np.array([[[0.4, 0.6], [0.4, 0.6]]]))
+    wide = EvalConfig(decoder="beam", beam_width=4, cutoff_prob=1.0, cutoff_top_n=2)
+    assert build_decoder(wide, vocab)(lp) == ["a"]
+    narrow = EvalConfig(decoder="beam", beam_width=4, cutoff_prob=1.0, cutoff_top_n=1)
+    assert build_decoder(narrow, vocab)(lp) == [""]

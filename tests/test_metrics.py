@@ -11,6 +11,8 @@ from deepspeech2.decoding.metrics import (
     char_errors,
     corpus_cer,
     corpus_wer,
+    error_rate,
+    error_totals,
     edit_distance,
     error_counts,
     score_utterance,
@@ -125,3 +127,19 @@ def test_error_counts_and_files(tmp_path):
     write_wer_summary(tmp_path / "summary.txt", results)
     summary = (tmp_path / "summary.txt").read_text()
     assert "%WER 60.00 [ 3 / 5 ]" in summary and "%CER 30.77 [ 4 / 13 ]" in summary
+
+
+def test_one_wer_cer_for_corpus_rates_files_and_evaluator_summary(tmp_path):
+    from deepspeech2.decoding.evaluator import EvalResult
+
+    refs, hyps = ["THE CAT SAT", "A CAT", "DOG"], ["THE HAT SAT ON", "CAT", "DOG"]
+    results = [score_utterance(f"u{i}", r, h) for i, (r, h) in enumerate(zip(refs, hyps))]
+    totals = error_totals(results)
+    assert (totals.utterances, totals.word_edits, totals.ref_words) == (3, 3, 6)
+    assert totals.wer == corpus_wer(refs, hyps) == pytest.approx(3 / 6)
+    assert totals.cer == corpus_cer(refs, hyps) == pytest.approx(4 / 16)
+    summary = EvalResult(results, None, audio_seconds=2.0, wall_seconds=1.0).summary()
+    assert (summary["wer"], summary["cer"], summary["ref_words"]) == (totals.wer, totals.cer, 6)
+    with pytest.raises(ValueError, match="undefined"):
+        error_rate(3, 0)
+    assert error_totals([]).utterances == 0

@@ -6,7 +6,6 @@ the space label is emitted after it, and the last partial word at the end of the
 """
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -29,7 +28,8 @@ __all__ = [
 ]
 
 DECODER_KINDS = choices(DecoderKind)
-_BEAM_OPTIONS = frozenset({"beam_width", "lm", "alpha", "beta", "cutoff_prob", "cutoff_top_n", "space_label"})
+_REQUIRED_BEAM_OPTIONS = frozenset({"beam_width", "alpha", "beta", "cutoff_prob", "cutoff_top_n"})
+_BEAM_OPTIONS = _REQUIRED_BEAM_OPTIONS | {"lm", "space_label"}
 _NEG_INF = float("-inf")
 
 
@@ -223,9 +223,9 @@ def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NG
 
 
 def beam_search_nbest(
-    log_probs: np.ndarray, labels: Sequence[str], blank: int, beam_width: int = 16,
-    lm: "NGramLM | None" = None, alpha: float = 0.5, beta: float = 1.0, cutoff_prob: float = 1.0,
-    cutoff_top_n: int = 40, length: int | None = None, space_label: str = " ",
+    log_probs: np.ndarray, labels: Sequence[str], blank: int, *, beam_width: int, alpha: float, beta: float,
+    cutoff_prob: float, cutoff_top_n: int, lm: "NGramLM | None" = None, length: int | None = None,
+    space_label: str = " ",
 ) -> list[tuple[str, float]]:
     """CTC prefix beam search over (T, C) log-probs; the final beams as (text, score), best first.
 
@@ -233,6 +233,7 @@ def beam_search_nbest(
     apply with an ``lm`` and should be tuned on a dev set. Each frame extends prefixes only by its
     top ``cutoff_top_n`` labels within cumulative probability ``cutoff_prob``; staying on a prefix
     (blank, or its last label repeated) is always scored. Only the first ``length`` frames count.
+    The search options have no defaults here: their one home is ``EvalConfig`` (see ``build_decoder``).
     """
     if log_probs.ndim != 2:
         raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
@@ -252,21 +253,17 @@ def beam_search_nbest(
     return sorted(final, key=lambda item: -item[1])
 
 
-def beam_search_decode(
-    log_probs: np.ndarray, labels: Sequence[str], blank: int, beam_width: int = 16,
-    lm: "NGramLM | None" = None, alpha: float = 0.5, beta: float = 1.0, cutoff_prob: float = 1.0,
-    cutoff_top_n: int = 40, length: int | None = None, space_label: str = " ",
-) -> str:
-    """The best transcript of (T, C) log-probs under ``beam_search_nbest``."""
-    nbest = beam_search_nbest(log_probs, labels, blank, beam_width, lm, alpha, beta, cutoff_prob,
-                              cutoff_top_n, length, space_label)
+def beam_search_decode(log_probs: np.ndarray, labels: Sequence[str], blank: int, **options) -> str:
+    """The best transcript of (T, C) log-probs under ``beam_search_nbest`` (same keyword options)."""
+    nbest = beam_search_nbest(log_probs, labels, blank, **options)
     return nbest[0][0] if nbest else ""  # empty only if every path has probability 0
 
 
 def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callable[..., list[str]]:
     """A batch decoder ``decode(log_probs (N, T, C), lengths (N,) | None) -> list[str]``.
 
-    ``kind`` is one of ``DECODER_KINDS``; "beam" takes ``beam_search_decode``'s keyword options.
+    ``kind`` is one of ``DECODER_KINDS``; "beam" takes ``beam_search_nbest``'s keyword options, and
+    needs every search option (``_REQUIRED_BEAM_OPTIONS``) given explicitly.
     """
     if kind == "greedy":
         if opts:
@@ -277,9 +274,11 @@ def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callab
     unknown = set(opts) - _BEAM_OPTIONS
     if unknown:
         raise ValueError(f"unknown beam options {sorted(unknown)}; valid: {sorted(_BEAM_OPTIONS)}")
-    params = inspect.signature(_check_beam_args).parameters
-    defaults = inspect.signature(beam_search_nbest).parameters
-    _check_beam_args(labels, blank, **{k: opts.get(k, defaults[k].default) for k in params if k in _BEAM_OPTIONS})
+    missing = _REQUIRED_BEAM_OPTIONS - set(opts)
+    if missing:
+        raise ValueError(f"missing beam options {sorted(missing)} (their values come from the eval config)")
+    _check_beam_args(labels, blank, opts["beam_width"], opts.get("lm"), opts["cutoff_prob"], opts["cutoff_top_n"],
+                     opts.get("space_label", " "))
 
     def decode(log_probs: np.ndarray, lengths: np.ndarray | Sequence[int] | None = None) -> list[str]:
         if log_probs.ndim != 3:

@@ -17,8 +17,8 @@ import numpy as np
 from deepspeech2.core.config import Config, EvalConfig
 from deepspeech2.data.dataset import BatchSource, create_dataset, ctc_min_frames, load_utterances, make_batches
 from deepspeech2.decoding.decoders import build_decoder
-from deepspeech2.decoding.metrics import (UtteranceResult, score_utterance, write_errs, write_recogs,
-                                 write_wer_summary)
+from deepspeech2.decoding.metrics import (UtteranceResult, error_totals, score_utterance, write_errs,
+                                          write_recogs, write_wer_summary)
 from deepspeech2.data.vocab import Vocab
 
 __all__ = ["EvalResult", "Evaluator", "write_reports", "set_name"]
@@ -34,11 +34,8 @@ class EvalResult:
     wall_seconds: float
 
     def summary(self) -> dict:
-        words = sum(r.ref_words for r in self.results)
-        chars = sum(r.ref_chars for r in self.results)
-        out = {"wer": sum(r.word_edits for r in self.results) / max(words, 1),
-               "cer": sum(r.char_edits for r in self.results) / max(chars, 1),
-               "utterances": len(self.results), "ref_words": words,
+        totals = error_totals(self.results)
+        out = {"wer": totals.wer, "cer": totals.cer, "utterances": totals.utterances, "ref_words": totals.ref_words,
                "audio_hours": self.audio_seconds / 3600, "rtf": self.wall_seconds / max(self.audio_seconds, 1e-9)}
         if self.loss is not None:
             out["loss"] = self.loss

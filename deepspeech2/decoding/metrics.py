@@ -17,6 +17,9 @@ __all__ = [
     "align",
     "word_errors",
     "char_errors",
+    "ErrorTotals",
+    "error_rate",
+    "error_totals",
     "corpus_wer",
     "corpus_cer",
     "score_utterance",
@@ -91,13 +94,9 @@ def char_errors(ref: str, hyp: str) -> tuple[int, int]:
     return edit_distance(ref_chars, "".join(hyp.split())), len(ref_chars)
 
 
-def _corpus_rate(refs: Sequence[str], hyps: Sequence[str], errors) -> float:
-    if len(refs) != len(hyps):
-        raise ValueError(f"got {len(refs)} references but {len(hyps)} hypotheses")
-    edits = total = 0
-    for ref, hyp in zip(refs, hyps):
-        e, n = errors(ref, hyp)
-        edits, total = edits + e, total + n
+def error_rate(edits: int, total: int) -> float:
+    """``edits / total`` as a fraction: the one definition of WER and CER (corpus-level, not a mean
+    of per-utterance rates). ValueError when ``total`` is 0 (no reference tokens: undefined)."""
     if total == 0:
         raise ValueError("the references hold no tokens: the error rate is undefined")
     return edits / total
@@ -109,12 +108,12 @@ def corpus_wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     Empty references are allowed (their hypothesis words count as insertions); a ValueError is
     raised if all references are empty.
     """
-    return _corpus_rate(refs, hyps, word_errors)
+    return error_totals(_score_pairs(refs, hyps)).wer
 
 
 def corpus_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus CER as a fraction, whitespace ignored (see ``char_errors``); same rules as WER."""
-    return _corpus_rate(refs, hyps, char_errors)
+    return error_totals(_score_pairs(refs, hyps)).cer
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,38 @@ def score_utterance(utt_id: str, ref: str, hyp: str) -> UtteranceResult:
     word_edits, ref_words = word_errors(ref, hyp)
     char_edits, ref_chars = char_errors(ref, hyp)
     return UtteranceResult(utt_id, ref, hyp, word_edits, ref_words, char_edits, ref_chars)
+
+
+def _score_pairs(refs: Sequence[str], hyps: Sequence[str]) -> list[UtteranceResult]:
+    if len(refs) != len(hyps):
+        raise ValueError(f"got {len(refs)} references but {len(hyps)} hypotheses")
+    return [score_utterance(str(i), ref, hyp) for i, (ref, hyp) in enumerate(zip(refs, hyps))]
+
+
+@dataclass(frozen=True)
+class ErrorTotals:
+    """Edit and reference counts summed over utterances; ``wer``/``cer`` are their corpus rates."""
+
+    utterances: int
+    word_edits: int
+    ref_words: int
+    char_edits: int
+    ref_chars: int
+
+    @property
+    def wer(self) -> float:
+        return error_rate(self.word_edits, self.ref_words)
+
+    @property
+    def cer(self) -> float:
+        return error_rate(self.char_edits, self.ref_chars)
+
+
+def error_totals(results: Iterable[UtteranceResult]) -> ErrorTotals:
+    """Sum the word and character counts of scored utterances."""
+    results = list(results)
+    return ErrorTotals(len(results), sum(r.word_edits for r in results), sum(r.ref_words for r in results),
+                       sum(r.char_edits for r in results), sum(r.ref_chars for r in results))
 
 
 @dataclass(frozen=True)
@@ -176,13 +207,8 @@ def write_recogs(path: str | Path, results: Sequence[UtteranceResult]) -> None:
             fh.write(f"{res.utt_id}:\tref={res.ref}\n{res.utt_id}:\thyp={res.hyp}\n")
 
 
-def _totals(results: Sequence[UtteranceResult]) -> tuple[int, int, int, int]:
-    return (sum(r.word_edits for r in results), sum(r.ref_words for r in results),
-            sum(r.char_edits for r in results), sum(r.ref_chars for r in results))
-
-
 def _rate_line(name: str, edits: int, total: int) -> str:
-    rate = f"{100.0 * edits / total:.2f}" if total else "nan"
+    rate = f"{100.0 * error_rate(edits, total):.2f}" if total else "nan"
     return f"%{name} {rate} [ {edits} / {total} ]"
 
 
@@ -190,9 +216,10 @@ def write_errs(path: str | Path, results: Sequence[UtteranceResult], top_n: int 
     """errs-<set>.txt: corpus rates, per-utterance alignments, then the ``top_n`` commonest errors."""
     if top_n < 0:
         raise ValueError(f"top_n must be >= 0, got {top_n}")
-    w_e, w_n, c_e, c_n = _totals(results)
+    totals = error_totals(results)
     counts = error_counts(results)
-    lines = [_rate_line("WER", w_e, w_n), _rate_line("CER", c_e, c_n), "", "PER-UTT DETAILS:"]
+    lines = [_rate_line("WER", totals.word_edits, totals.ref_words),
+             _rate_line("CER", totals.char_edits, totals.ref_chars), "", "PER-UTT DETAILS:"]
     for res in sorted(results, key=lambda r: r.utt_id):
         lines.append(f"{res.utt_id}:\t{_format_alignment(align(res.ref.split(), res.hyp.split()))}")
     lines += ["", "SUBSTITUTIONS: count ref -> hyp"]
@@ -207,6 +234,7 @@ def write_errs(path: str | Path, results: Sequence[UtteranceResult], top_n: int 
 
 def write_wer_summary(path: str | Path, results: Sequence[UtteranceResult]) -> None:
     """wer-summary-<set>.txt: corpus WER and CER (percent) with their edit and reference counts."""
-    w_e, w_n, c_e, c_n = _totals(results)
+    t = error_totals(results)
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"utterances\t{len(results)}\n{_rate_line('WER', w_e, w_n)}\n{_rate_line('CER', c_e, c_n)}\n")
+        fh.write(f"utterances\t{t.utterances}\n{_rate_line('WER', t.word_edits, t.ref_words)}\n"
+                 f"{_rate_line('CER', t.char_edits, t.ref_chars)}\n")
