@@ -16,13 +16,24 @@ from deepspeech2.data.manifest import (
     ManifestError, read_csv_manifest, read_json_manifest, write_csv_manifest, write_json_manifest,
 )
 
-__all__ = ["json_to_csv", "csv_to_json", "common_root", "json_to_csv_main", "csv_to_json_main"]
+__all__ = ["check_output_path", "json_to_csv", "csv_to_json", "common_root", "json_to_csv_main", "csv_to_json_main"]
 
 logger = logging.getLogger(__name__)
 
 
+def check_output_path(src: str | Path, dst: str | Path) -> None:
+    """ValueError unless ``dst`` can take a converted manifest: not the input itself (not even via
+    another spelling or a link) and not a directory. (The writers replace ``dst`` atomically.)"""
+    src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        raise ValueError(f"{dst}: the output is a directory; give a file name, e.g. {dst / src.with_suffix('').name}")
+    if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+        raise ValueError(f"{dst}: the output is the input manifest; refusing to overwrite it, give another name")
+
+
 def json_to_csv(in_json: str | Path, out_csv: str | Path) -> int:
     """Write the V3 JSON manifest ``in_json`` as a V2.1 CSV (absolute paths, same order); returns the count."""
+    check_output_path(in_json, out_csv)
     samples = read_json_manifest(in_json)
     write_csv_manifest(out_csv, samples)
     return len(samples)
@@ -42,6 +53,7 @@ def csv_to_json(in_csv: str | Path, out_json: str | Path, root_path: str | Path 
     ``root_path`` defaults to the common parent folder of all listed files, which for the usual
     ``<split>/{wav,txt}/`` layout is the split folder; paths outside ``root_path`` stay absolute.
     """
+    check_output_path(in_csv, out_json)
     samples = read_csv_manifest(in_csv)
     if root_path is None:
         root_path = common_root([p for s in samples for p in (s.wav_path, s.transcript_path)])
@@ -63,7 +75,7 @@ def _run(argv: Sequence[str] | None, prog: str, src: str, dst: str, with_root: b
             count = csv_to_json(args.input, args.output, args.root_path)
         else:
             count = json_to_csv(args.input, args.output)
-    except (ManifestError, ValueError) as err:
+    except (ManifestError, ValueError, OSError) as err:
         logger.error("%s", err)
         return 1
     logger.info("wrote %d entries to %s", count, args.output)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic LibriSpeech corpus, prepared once per test session."""
+"""Shared fixtures, each built once per test session: the committed speech clips, a tiny synthetic
+LibriSpeech corpus (prepared) and a tiny randomly initialised checkpoint."""
 from __future__ import annotations
 
 import shutil
@@ -8,11 +9,19 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_SPLITS = {"train-clean-100": 0.02, "dev-clean": 0.006, "test-clean": 0.006}
+SPEECH_DIR = REPO_ROOT / "tests" / "data" / "speech"
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def speech_clips() -> dict[str, tuple[Path, str]]:
+    """The committed 16 kHz mono 16-bit espeak-ng clips (tests/data/speech): name -> (flac, transcript)."""
+    lines = (SPEECH_DIR / "transcripts.txt").read_text(encoding="utf-8").splitlines()
+    return {name: (SPEECH_DIR / f"{name}.flac", text) for name, text in (line.split(" ", 1) for line in lines)}
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +38,8 @@ def prepared_corpus(tmp_path_factory) -> Path:
     return root / "prepared"
 
 
-@pytest.fixture()
-def tiny_config(prepared_corpus, tmp_path):
-    """A config with a very small model on the tiny corpus, writing into tmp_path."""
+def _tiny_config(prepared_corpus: Path, out_dir: Path):
+    """A config with a very small model on the tiny corpus, writing into ``out_dir``."""
     from deepspeech2.core.config import load_config
 
     return load_config(None, [
@@ -41,12 +49,19 @@ def tiny_config(prepared_corpus, tmp_path):
         "data.batch_size=2", "data.eval_batch_size=3", "data.num_workers=1", "data.bucket_frames=50",
         "model.conv_channels=4", "model.hidden_size=32", "model.num_layers=2",
         "optim.lr=2e-3", "optim.warmup_steps=0", "train.cpu_threads=2", "train.log_interval=1",
-        f"train.output_dir={tmp_path / 'run'}", "train.epochs=1"])
+        f"train.output_dir={out_dir / 'run'}", "train.epochs=1"])
 
 
 @pytest.fixture()
-def tiny_checkpoint(tiny_config, tmp_path):
-    """A randomly initialised tiny network saved as a training checkpoint with its sidecar YAML."""
+def tiny_config(prepared_corpus, tmp_path):
+    """A config with a very small model on the tiny corpus, writing into tmp_path."""
+    return _tiny_config(prepared_corpus, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(prepared_corpus, tmp_path_factory):
+    """A randomly initialised tiny network saved once per session as a training checkpoint with its
+    sidecar YAML (same model settings as ``tiny_config``). Tests must not modify it."""
     import dataclasses
 
     from deepspeech2.model.amp import make_loss_scaler
@@ -56,9 +71,11 @@ def tiny_checkpoint(tiny_config, tmp_path):
     from deepspeech2.training.checkpoint import save_training_checkpoint
     from deepspeech2.core.device import init_device
 
-    init_device("CPU", 0, tiny_config.train.cpu_threads)
-    vocab = build_vocab(tiny_config)
-    net = build_network(tiny_config, vocab)
-    meta = {"step": 0, "epoch": 0, "metrics": {}, "config": dataclasses.asdict(tiny_config)}
-    return save_training_checkpoint(tmp_path / "ckpt" / "tiny.ckpt", net, build_optimizer(net, tiny_config),
-                                    make_loss_scaler(tiny_config.train), meta)
+    out_dir = tmp_path_factory.mktemp("tiny_checkpoint")
+    cfg = _tiny_config(prepared_corpus, out_dir)
+    init_device("CPU", 0, cfg.train.cpu_threads)
+    vocab = build_vocab(cfg)
+    net = build_network(cfg, vocab)
+    meta = {"step": 0, "epoch": 0, "metrics": {}, "config": dataclasses.asdict(cfg)}
+    return save_training_checkpoint(out_dir / "ckpt" / "tiny.ckpt", net, build_optimizer(net, cfg),
+                                    make_loss_scaler(cfg.train), meta)

@@ -62,3 +62,27 @@ def test_command_line_entry_points(tmp_path, capsys):
     assert csv_to_json_main([str(tmp_path / "bad.csv"), str(tmp_path / "x.json")]) == 1
     assert not (tmp_path / "x.json").exists()
     assert json_to_csv_main([str(tmp_path / "missing.json"), str(tmp_path / "x.csv")]) == 1
+
+
+def test_refuses_to_write_over_its_input(tmp_path, caplog):
+    manifest = tmp_path / "a.json"
+    manifest.write_text(v3_text(tmp_path / "train", UTTS))
+    before = manifest.read_bytes()
+    (tmp_path / "link.json").symlink_to(manifest)
+    for output in (manifest, tmp_path / "." / "a.json", tmp_path / "link.json"):
+        assert json_to_csv_main([str(manifest), str(output)]) == 1
+    assert manifest.read_bytes() == before
+    assert "the output is the input manifest" in caplog.text
+    csv = tmp_path / "a.csv"
+    json_to_csv(manifest, csv)
+    assert csv_to_json_main([str(csv), str(csv)]) == 1
+
+
+def test_output_that_is_a_directory_is_one_line_error(tmp_path, caplog):
+    manifest = tmp_path / "a.json"
+    manifest.write_text(v3_text(tmp_path / "train", UTTS))
+    (tmp_path / "out").mkdir()
+    assert json_to_csv_main([str(manifest), str(tmp_path / "out")]) == 1
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "is a directory" in errors[0].getMessage() and "Traceback" not in caplog.text
+    assert list((tmp_path / "out").iterdir()) == []

@@ -1,12 +1,12 @@
-"""End-to-end LibriSpeech preparation on a tiny real-speech corpus made with espeak-ng."""
+"""End-to-end LibriSpeech preparation on a tiny real-speech corpus built from the committed clips (tests/data/speech)."""
 from __future__ import annotations
 
 import functools
 import http.server
 import io
 import json
+import os
 import shutil
-import subprocess
 import tarfile
 import threading
 from pathlib import Path
@@ -17,64 +17,56 @@ import pytest
 import soundfile
 
 from data_prep import download, librispeech
+from data_prep.libri import part as libri_part
 from data_prep.librispeech import PreparationError, main, prepare_librispeech
 from deepspeech2.data.manifest import read_csv_manifest, read_json_manifest, read_transcript
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-
-# part -> (speaker, chapter, transcripts); train has one too-short and one too-long utterance.
+# part -> (speaker, chapter, committed clips); train has one too-short and one too-long utterance.
 CORPUS = {
-    "dev-clean": (1272, 128104, ["MISTER QUILTER IS THE APOSTLE OF THE MIDDLE CLASSES",
-                                 "NOR IS MISTER QUILTER'S MANNER LESS INTERESTING THAN HIS MATTER",
-                                 "HE HAS GRAVE DOUBTS WHETHER SIR FREDERICK LEIGHTON'S WORK IS REALLY GREEK"]),
-    "test-clean": (1089, 134686, ["HE HOPED THERE WOULD BE STEW FOR DINNER",
-                                  "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM",
-                                  "AFTER EARLY NIGHTFALL THE YELLOW LAMPS WOULD LIGHT UP HERE AND THERE"]),
-    "train-clean-100": (19, 198, ["NO",
-                                  "THE BIRCH CANOE SLID ON THE SMOOTH PLANKS",
-                                  "GLUE THE SHEET TO THE DARK BLUE BACKGROUND AND THEN IT IS EASY TO TELL "
-                                  "THE DEPTH OF A WELL BECAUSE FOUR HOURS OF STEADY WORK FACED US"]),
+    "dev-clean": (1272, 128104, ["stew", "canoe", "greek"]),
+    "test-clean": (1089, 134686, ["no", "stew", "canoe"]),
+    "train-clean-100": (19, 198, ["no", "canoe", "greek"]),
 }
 
 
-def speak(text: str, path: Path, rate: int = 16000, channels: int = 1) -> float:
-    """espeak-ng ``text`` into a 16-bit FLAC at ``rate`` Hz; returns its duration (s)."""
-    raw = path.with_suffix(".espeak.wav")
-    subprocess.run(["espeak-ng", "-s", "190", "-w", str(raw), text.lower()], check=True)
-    audio, sr = soundfile.read(raw, dtype="float32")
-    raw.unlink()
-    audio = librosa.resample(audio, orig_sr=sr, target_sr=rate, res_type="soxr_hq")
+def make_flac(clip: Path, path: Path, rate: int = 16000, channels: int = 1) -> float:
+    """``clip`` as a 16-bit FLAC at ``rate`` Hz with ``channels``; returns its duration (s)."""
+    audio, sr = soundfile.read(clip, dtype="float32")
+    if rate != sr:
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=rate, res_type="soxr_hq")
     if channels > 1:
         audio = np.stack([audio] * channels, axis=1)
     soundfile.write(path, audio, rate, subtype="PCM_16", format="FLAC")
     return len(audio) / rate
 
 
-def make_tree(root: Path, part: str, speaker: int, chapter: int, texts: list[str]) -> dict[str, float]:
+def make_tree(root: Path, part: str, speaker: int, chapter: int, clips: list[tuple[Path, str]]) -> dict[str, float]:
     """``root/LibriSpeech/<part>/<spk>/<chapter>/`` with flacs and trans.txt; returns utt -> duration."""
     folder = root / "LibriSpeech" / part / str(speaker) / str(chapter)
     folder.mkdir(parents=True)
     durations, lines = {}, []
-    for i, text in enumerate(texts):
+    for i, (clip, text) in enumerate(clips):
         utt = f"{speaker}-{chapter}-{i:04d}"
-        durations[utt] = speak(text, folder / f"{utt}.flac")
+        shutil.copyfile(clip, folder / f"{utt}.flac")
+        durations[utt] = soundfile.info(clip).duration
         lines.append(f"{utt} {text}\n")
     (folder / f"{speaker}-{chapter}.trans.txt").write_text("".join(lines))
     return durations
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, speech_clips):
     """Official-looking ``<part>.tar.gz`` archives; returns (archive dir, {utt: (duration, text)})."""
     work = tmp_path_factory.mktemp("librispeech_src")
     archives = work / "archives"
     archives.mkdir()
     info = {}
-    for part, (speaker, chapter, texts) in CORPUS.items():
+    for part, (speaker, chapter, names) in CORPUS.items():
         tree = work / part
-        durations = make_tree(tree, part, speaker, chapter, texts)
+        clips = [speech_clips[name] for name in names]
+        durations = make_tree(tree, part, speaker, chapter, clips)
         (tree / "LibriSpeech" / "README.TXT").write_text("LibriSpeech (synthetic test copy)\n")
-        info.update({utt: (d, texts[int(utt[-4:])]) for utt, d in durations.items()})
+        info.update({utt: (d, clips[int(utt[-4:])][1]) for utt, d in durations.items()})
         with tarfile.open(archives / f"{part}.tar.gz", "w:gz") as tar:
             tar.add(tree / "LibriSpeech", arcname="LibriSpeech")
     return archives, info
@@ -83,7 +75,7 @@ def corpus(tmp_path_factory):
 def train_limits(info) -> tuple[float, float]:
     """min/max duration that keep exactly the middle train utterance."""
     short, mid, long = sorted(d for utt, (d, _) in info.items() if utt.startswith("19-198-"))
-    assert short < 1.0 < mid < long, "espeak-ng durations changed; adjust CORPUS"
+    assert short < 1.0 < mid < long, "the committed clips changed; adjust CORPUS"
     return 1.0, (mid + long) / 2
 
 
@@ -148,7 +140,7 @@ def test_rerun_is_a_noop_and_resumes_after_a_deleted_wav(corpus, tmp_path, monke
     def no_extraction(*args):
         raise AssertionError("a finished archive must not be extracted again")
 
-    monkeypatch.setattr(librispeech, "safe_extract", no_extraction)
+    monkeypatch.setattr(libri_part, "safe_extract", no_extraction)
     again = prepare_librispeech(tmp_path, archives, min_duration=lo, max_duration=hi)
     assert again["files"] == {"prepared": 9, "converted": 0, "reused": 9}
     assert again["splits"] == first["splits"]
@@ -165,7 +157,7 @@ def test_rerun_is_a_noop_and_resumes_after_a_deleted_wav(corpus, tmp_path, monke
 
 def test_interrupted_run_resumes(corpus, tmp_path, monkeypatch):
     archives, _ = corpus
-    real_convert, calls = librispeech._convert, []
+    real_convert, calls = libri_part.convert, []
 
     def dies_on_third_file(task):
         calls.append(task)
@@ -173,7 +165,7 @@ def test_interrupted_run_resumes(corpus, tmp_path, monkeypatch):
             raise KeyboardInterrupt  # like Ctrl-C / a kill in the middle of a split
         return real_convert(task)
 
-    monkeypatch.setattr(librispeech, "_convert", dies_on_third_file)
+    monkeypatch.setattr(libri_part, "convert", dies_on_third_file)
     with pytest.raises(KeyboardInterrupt):
         prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean.tar.gz"])
     assert len(list((tmp_path / "val" / "wav").glob("*.wav"))) == 2
@@ -183,6 +175,71 @@ def test_interrupted_run_resumes(corpus, tmp_path, monkeypatch):
     summary = prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean.tar.gz"])
     assert summary["files"] == {"prepared": 3, "converted": 1, "reused": 2}
     assert not list((tmp_path / "val").rglob("*.partial"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "txt"])
+def test_rerun_checks_already_done_outputs_and_reconverts_damaged_ones(corpus, tmp_path, damage):
+    archives, _ = corpus
+    prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean"])
+    wav = tmp_path / "val" / "wav" / "1272-128104-0001.wav"
+    txt = tmp_path / "val" / "txt" / "1272-128104-0001.txt"
+    original, transcript = wav.read_bytes(), txt.read_text()
+    if damage == "truncate":  # a valid, shorter wav: the header still parses
+        audio, rate = soundfile.read(wav, dtype="int16")
+        soundfile.write(wav, audio[:480], rate, subtype="PCM_16")
+    elif damage == "flip_byte":  # same size, different content
+        wav.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    else:
+        txt.write_text("")
+    summary = prepare_librispeech(tmp_path, archives, files_to_use=["dev-clean"])
+    assert summary["files"] == {"prepared": 3, "converted": 1, "reused": 2}
+    assert wav.read_bytes() == original and txt.read_text() == transcript
+
+
+def test_heldout_archive_is_prepared_when_present_and_never_downloaded(corpus, tmp_path, speech_clips, monkeypatch):
+    archives, _ = corpus
+    src = tmp_path / "src"
+    make_tree(src, "test-heldout", 8900, 890001, [speech_clips["stew"], speech_clips["canoe"]])
+    with tarfile.open(archives.parent / "test-heldout.tar.gz", "w:gz") as tar:
+        tar.add(src / "LibriSpeech", arcname="LibriSpeech")
+    both = tmp_path / "both"
+    both.mkdir()
+    for name in ("test-clean.tar.gz", "test-heldout.tar.gz"):
+        (both / name).symlink_to(archives / name if name != "test-heldout.tar.gz" else archives.parent / name)
+    summary = prepare_librispeech(tmp_path / "out", both)
+    assert {k: v["utterances"] for k, v in summary["splits"].items()} == {"test_clean": 3, "test_heldout": 2}
+    manifest = read_csv_manifest(tmp_path / "out" / "libri_test_heldout_manifest.csv")
+    assert read_json_manifest(tmp_path / "out" / "libri_test_heldout_manifest.json") == manifest
+    assert {s.wav_path.parent for s in manifest} == {tmp_path / "out" / "test_heldout" / "wav"}
+
+    def no_download(names, *args):  # --download must never look for test-heldout on openslr
+        assert "test-heldout.tar.gz" not in names
+    monkeypatch.setattr(librispeech, "download_librispeech", no_download)
+    plain = prepare_librispeech(tmp_path / "plain", archives, files_to_use=["test-clean"], download=True)
+    assert "test_heldout" not in plain["splits"] and not (tmp_path / "plain" / "test_heldout").exists()
+    with pytest.raises(FileNotFoundError, match="test-heldout.*ds2-make-corpus"):
+        prepare_librispeech(tmp_path / "asked", archives, files_to_use=["test-heldout.tar.gz"], download=True)
+
+
+def test_target_dir_that_is_not_writable_is_a_one_line_error(corpus, tmp_path, caplog, monkeypatch):
+    archives, _ = corpus
+    target = Path("/sys/ds2-prepare-test")  # a read-only file system, even for root
+    if os.access("/sys", os.W_OK) and not Path("/sys").is_mount():
+        pytest.skip("no read-only location to test with")
+    assert main(["--target-dir", str(target), "--tarball-dir", str(archives), "--num-workers", "1"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and str(target) in errors[0] and "cannot write" in errors[0]
+
+
+def test_archive_without_a_usable_utterance_warns_and_strict_fails(bad_tree, tmp_path, caplog):
+    folder = next((bad_tree / "LibriSpeech" / "dev-other").rglob("*.trans.txt")).parent
+    for flac in folder.glob("5-6-000[01].flac"):  # the two good ones: nothing usable is left
+        flac.write_bytes(b"not a flac at all")
+    summary = prepare_librispeech(tmp_path / "out", bad_tree)
+    assert summary["empty_inputs"] == ["dev-other"] and summary["splits"]["val"]["utterances"] == 0
+    assert "dev-other" in caplog.text and "NO usable utterance" in caplog.text
+    assert main(["--target-dir", str(tmp_path / "out"), "--tarball-dir", str(bad_tree), "--strict",
+                 "--num-workers", "1"]) == 1
 
 
 def test_extracted_tree_input_and_parallel_workers(corpus, tmp_path):
@@ -196,11 +253,12 @@ def test_extracted_tree_input_and_parallel_workers(corpus, tmp_path):
     assert summary["splits"]["test_clean"]["utterances"] == 3 and summary["files"]["converted"] == 3
 
 
-def test_resamples_and_downmixes_other_formats(tmp_path):
+def test_resamples_and_downmixes_other_formats(tmp_path, speech_clips):
     folder = tmp_path / "src" / "LibriSpeech" / "dev-other" / "7" / "8"
     folder.mkdir(parents=True)
-    duration = speak("A STEREO FILE AT TWENTY TWO KILOHERTZ", folder / "7-8-0000.flac", rate=22050, channels=2)
-    (folder / "7-8.trans.txt").write_text("7-8-0000 A STEREO FILE AT TWENTY TWO KILOHERTZ\n")
+    clip, text = speech_clips["canoe"]
+    duration = make_flac(clip, folder / "7-8-0000.flac", rate=22050, channels=2)
+    (folder / "7-8.trans.txt").write_text(f"7-8-0000 {text}\n")
     summary = prepare_librispeech(tmp_path / "out", tmp_path / "src")
     info = soundfile.info(tmp_path / "out" / "val" / "wav" / "7-8-0000.wav")
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
