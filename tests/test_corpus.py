@@ -148,6 +148,37 @@ def test_speakers_are_disjoint_across_splits() -> None:
     assert all(end <= start for (_, end), (start, _) in zip(ranges, ranges[1:]))
 
 
+def test_heldout_voices_are_never_used_by_the_other_splits() -> None:
+    from data_prep.corpus.voices import ESPEAK, FLITE, HELDOUT_ESPEAK_ACCENTS, HELDOUT_FLITE_VOICES
+
+    def voices(speakers):  # engine + voice name (espeak-ng: the accent, whatever the variant)
+        return {(s.engine, s.voice.split("+")[0]) for s in speakers}
+
+    heldout_slot = SPLITS["test-heldout"].slot
+    heldout = sample_speakers(np.random.default_rng(1), 0, 200, heldout_slot, heldout=True)
+    others = [s for spec in SPLITS.values() if not spec.heldout
+              for s in sample_speakers(np.random.default_rng(1), 0, 200, spec.slot)]
+    assert voices(heldout) == {(FLITE, v) for v in HELDOUT_FLITE_VOICES} | {(ESPEAK, a) for a in HELDOUT_ESPEAK_ACCENTS}
+    assert not voices(heldout) & voices(others)
+    assert all(s.is_heldout_voice() for s in heldout) and not any(s.is_heldout_voice() for s in others)
+    assert [name for name, spec in SPLITS.items() if spec.heldout] == ["test-heldout"]
+
+
+def test_planning_the_heldout_split_gives_only_heldout_voices_and_other_text() -> None:
+    from data_prep.corpus.plan import plan_split
+    from data_prep.corpus.sources import load_family
+
+    spec = SPLITS["test-heldout"]
+    assert (spec.family, spec.noisy) == (SPLITS["test-clean"].family, False)
+    chapters = load_family(spec.family)
+    heldout = plan_split(spec, 0.5, SEED, chapters)
+    clean = plan_split(SPLITS["test-clean"], 0.5, SEED, chapters)
+    assert heldout.speakers and all(s.is_heldout_voice() for s in heldout.speakers)
+    assert not any(s.is_heldout_voice() for s in clean.speakers)
+    assert {u.transcript for u in heldout.utterances()}.isdisjoint(u.transcript for u in clean.utterances())
+    assert parse_split_arg("test-heldout:0.1") == ("test-heldout", 0.1)
+
+
 # ----------------------------------------------------------------------------- tarball
 def test_write_tarball_is_deterministic(tmp_path: Path) -> None:
     tree = tmp_path / "tree" / "LibriSpeech"

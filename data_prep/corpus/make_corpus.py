@@ -39,7 +39,7 @@ from deepspeech2.core.files import PARTIAL_MARK
 __all__ = ["GENERATOR_VERSION", "generate_split", "main", "make_corpus"]
 
 LOGGER = logging.getLogger(__name__)
-GENERATOR_VERSION = 1          # bump whenever the same arguments would give different audio
+GENERATOR_VERSION = 2          # v2: held-out voices (test-heldout) left out of the other splits; bump whenever the same arguments would give different audio
 TOP_DIR = "LibriSpeech"
 REPORT_NAME = "generation_report.json"
 UTTERANCE_STREAM = 3           # RNG sub-stream of a split for per-utterance randomness

@@ -91,6 +91,9 @@ def _readme_text(plan: SplitPlan, durations: dict[str, float]) -> str:
     hours = sum(durations.values()) / SECONDS_PER_HOUR
     noise = ("Additive white, pink or brown noise at 5-20 dB SNR is mixed into every "
              "utterance of this subset.\n" if plan.spec.noisy else "")
+    if plan.spec.heldout:
+        noise += ("test-heldout is NOT an official LibriSpeech subset: its readers use only the held-out "
+                  "voices (flite awb, espeak-ng en-gb-scotland and en-029), which no other subset uses.\n")
     return f"""\
 SYNTHETIC LibriSpeech-format corpus -- subset {plan.spec.name}
 {'=' * 70}

@@ -16,7 +16,7 @@ import numpy as np
 
 from data_prep.corpus.audio import MEAN_PADDING_SECONDS
 from data_prep.corpus.sources import Chapter, TextSource
-from data_prep.corpus.splits import SplitSpec, family_position
+from data_prep.corpus.splits import SplitSpec, text_start
 from data_prep.corpus.text import next_utterance, to_transcript
 from data_prep.corpus.voices import Speaker, sample_speakers
 
@@ -153,10 +153,9 @@ def plan_split(spec: SplitSpec, hours: float, seed: int, chapters: list[Chapter]
         raise ValueError(f"hours must be positive, got {hours}")
     count = _speaker_count(spec, hours)
     speakers = sample_speakers(np.random.default_rng(seed_sequence(seed, spec, SPEAKER_STREAM)),
-                               spec.first_speaker_id, count, spec.slot)
+                               spec.first_speaker_id, count, spec.slot, heldout=spec.heldout)
     rng = np.random.default_rng(seed_sequence(seed, spec, TEXT_STREAM))
-    position, family_size = family_position(spec)
-    cursor = _TextCursor(chapters, len(chapters) * position // family_size)
+    cursor = _TextCursor(chapters, int(len(chapters) * text_start(spec)))
     chapter_budget = spec.minutes_per_chapter * SECONDS_PER_MINUTE
     plan = SplitPlan(spec, hours, seed, speakers, [])
     index = 0

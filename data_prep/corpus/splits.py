@@ -1,13 +1,19 @@
-"""The seven LibriSpeech split names and how the synthesiser treats each of them."""
+"""The seven LibriSpeech split names, plus ``test-heldout``, and how the synthesiser treats each.
+
+``test-heldout`` is NOT an official LibriSpeech name: clean audio of test-family text read only by
+held-out voices (see ``voices``), which no other split uses; ``ds2-prepare-librispeech`` turns it
+into ``test_heldout``.
+"""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass
 
 from data_prep.corpus.sources import DEV, TEST, TRAIN
 
-__all__ = ["SPLITS", "SPLIT_NAMES", "SplitSpec", "parse_split_arg"]
+__all__ = ["SPLITS", "SPLIT_NAMES", "SplitSpec", "parse_split_arg", "text_start"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class SplitSpec:
     max_speakers: int        # id range reserved for the split
     minutes_per_speaker: float  # LibriSpeech: ~25 min per train reader, ~8 min dev/test
     minutes_per_chapter: float  # target length of one speaker-chapter
+    heldout: bool = False    # read only by the held-out voices (which no other split uses)
 
 
 TRAIN_MINUTES_PER_SPEAKER, EVAL_MINUTES_PER_SPEAKER = 25.0, 8.0
@@ -43,15 +50,23 @@ SPLITS: dict[str, SplitSpec] = {
                   EVAL_MINUTES_PER_SPEAKER, EVAL_MINUTES_PER_CHAPTER),
         SplitSpec("test-other", 6, TEST, True, 8200, 700,
                   EVAL_MINUTES_PER_SPEAKER, EVAL_MINUTES_PER_CHAPTER),
+        SplitSpec("test-heldout", 7, TEST, False, 8900, 700,
+                  EVAL_MINUTES_PER_SPEAKER, EVAL_MINUTES_PER_CHAPTER, heldout=True),
     )
 }
 SPLIT_NAMES: tuple[str, ...] = tuple(SPLITS)
 
 
-def family_position(spec: SplitSpec) -> tuple[int, int]:
-    """(index of ``spec`` among the splits of its family, number of splits in the family)."""
-    members = [name for name, other in SPLITS.items() if other.family == spec.family]
-    return members.index(spec.name), len(members)
+def text_start(spec: SplitSpec) -> Fraction:
+    """Where in its family's chapter list (a fraction) a split starts reading.
+
+    The regular splits of a family share the list evenly (test-clean 0, test-other 1/2); a held-out
+    split starts halfway between the first two, so it reads other text than test-clean.
+    """
+    members = [name for name, other in SPLITS.items() if other.family == spec.family and not other.heldout]
+    if spec.heldout:
+        return Fraction(1, 2 * len(members))
+    return Fraction(members.index(spec.name), len(members))
 
 
 def parse_split_arg(text: str) -> tuple[str, float]:

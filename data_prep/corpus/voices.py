@@ -3,6 +3,10 @@
 A *speaker* is one fixed combination of those settings; every utterance of a speaker uses it.
 Warp values are quantised and partitioned by split (``warp step % SPLIT_COUNT == split slot``),
 so no two splits can ever share a speaker, even when generated independently.
+
+Held-out voices: the flite voice ``awb`` and the espeak-ng accents ``en-gb-scotland`` and ``en-029``
+are read only by held-out splits (``test-heldout``) and never by train/dev/test, so that split
+measures recognition of voices never heard in training.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ESPEAK", "FLITE", "Speaker", "sample_speakers"]
+__all__ = ["ESPEAK", "FLITE", "HELDOUT_FLITE_VOICES", "HELDOUT_ESPEAK_ACCENTS", "Speaker", "sample_speakers"]
 
 FLITE, ESPEAK = "flite", "espeak-ng"
 ENGINE_PACKAGES = {FLITE: "flite", ESPEAK: "espeak-ng"}
@@ -51,7 +55,10 @@ FEMALE_SHARE = 0.5                   # espeak-ng speakers drawn with female vari
 
 WARP_RANGE = (0.92, 1.08)
 WARP_STEP = 0.001
-SPLIT_COUNT = 7                      # the official LibriSpeech split names
+HELDOUT_FLITE_VOICES = frozenset({"awb"})
+HELDOUT_ESPEAK_ACCENTS = frozenset({"en-gb-scotland", "en-029"})
+
+SPLIT_COUNT = 8                      # the seven official LibriSpeech split names + test-heldout
 STRETCH_DECIMALS = 2
 WARP_DECIMALS = 3
 MAX_SAMPLING_TRIES = 1000
@@ -82,6 +89,12 @@ class Speaker:
         return (f"espeak-ng {self.voice} {self.rate:.0f} wpm pitch {self.pitch} "
                 f"warp {self.warp:.3f}")
 
+    def is_heldout_voice(self) -> bool:
+        """True when the engine voice (flite voice, espeak-ng accent) is reserved for held-out splits."""
+        if self.engine == FLITE:
+            return self.voice in HELDOUT_FLITE_VOICES
+        return self.voice.split("+")[0] in HELDOUT_ESPEAK_ACCENTS
+
     def seconds_per_word(self) -> float:
         """Estimated speaking time per word, used to plan utterance and chapter lengths."""
         if self.engine == FLITE:
@@ -97,17 +110,19 @@ def _sample_warp(rng: np.random.Generator, split_slot: int) -> float:
     return round(WARP_RANGE[0] + int(rng.choice(candidates)) * WARP_STEP, WARP_DECIMALS)
 
 
-def _sample_flite(rng: np.random.Generator, speaker_id: int, warp: float) -> Speaker:
-    """A random flite speaker."""
-    voice = FLITE_VOICES[int(rng.integers(len(FLITE_VOICES)))]
+def _sample_flite(rng: np.random.Generator, speaker_id: int, warp: float, heldout: bool) -> Speaker:
+    """A random flite speaker, from the held-out voices or from the others."""
+    voices = [v for v in FLITE_VOICES if (v.name in HELDOUT_FLITE_VOICES) == heldout]
+    voice = voices[int(rng.integers(len(voices)))]
     stretch = round(float(rng.uniform(*FLITE_STRETCH_RANGE)), STRETCH_DECIMALS)
     pitch = int(rng.integers(voice.f0_range[0], voice.f0_range[1] + 1)) if voice.f0_range else 0
     return Speaker(speaker_id, FLITE, voice.name, voice.sex, stretch, pitch, warp)
 
 
-def _sample_espeak(rng: np.random.Generator, speaker_id: int, warp: float) -> Speaker:
-    """A random espeak-ng speaker (accent + voice variant)."""
-    accent = ESPEAK_ACCENTS[int(rng.integers(len(ESPEAK_ACCENTS)))]
+def _sample_espeak(rng: np.random.Generator, speaker_id: int, warp: float, heldout: bool) -> Speaker:
+    """A random espeak-ng speaker (accent + voice variant), from the held-out accents or the others."""
+    accents = [a for a in ESPEAK_ACCENTS if (a in HELDOUT_ESPEAK_ACCENTS) == heldout]
+    accent = accents[int(rng.integers(len(accents)))]
     sex = "F" if rng.random() < FEMALE_SHARE else "M"
     variants = ESPEAK_FEMALE_VARIANTS if sex == "F" else ESPEAK_MALE_VARIANTS
     variant = variants[int(rng.integers(len(variants)))]
@@ -117,10 +132,11 @@ def _sample_espeak(rng: np.random.Generator, speaker_id: int, warp: float) -> Sp
 
 
 def sample_speakers(rng: np.random.Generator, first_id: int, count: int,
-                    split_slot: int) -> list[Speaker]:
+                    split_slot: int, heldout: bool = False) -> list[Speaker]:
     """``count`` distinct speakers with consecutive ids; engines alternate flite / espeak-ng.
 
     Alternating engines with equal per-speaker budgets gives about half the audio from each.
+    ``heldout``: only the held-out voices; otherwise never them.
     """
     if not 0 <= split_slot < SPLIT_COUNT:
         raise ValueError(f"split_slot must be in [0, {SPLIT_COUNT}), got {split_slot}")
@@ -129,7 +145,7 @@ def sample_speakers(rng: np.random.Generator, first_id: int, count: int,
     for index in range(count):
         sampler = _sample_flite if index % 2 == 0 else _sample_espeak
         for _ in range(MAX_SAMPLING_TRIES):
-            speaker = sampler(rng, first_id + index, _sample_warp(rng, split_slot))
+            speaker = sampler(rng, first_id + index, _sample_warp(rng, split_slot), heldout)
             if speaker.key() not in seen:
                 break
         else:
