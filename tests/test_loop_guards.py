@@ -1,0 +1,107 @@
+"""Fast checks of the training loop's guards: the non-finite stop, and pruning + resume with real weights."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from deepspeech2.core.config import load_config
+from deepspeech2.training import loop
+
+TINY_MODEL = ["model.conv_channels=4", "model.hidden_size=16", "model.num_layers=1"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cpu():
+    from deepspeech2.core.device import init_device
+
+    init_device("CPU", 0, 2)   # the settings every test process uses (see conftest's tiny_config)
+
+
+class _Value:
+    """What the step function returns per output: something with ``asnumpy()``."""
+
+    def __init__(self, value):
+        self.value = np.asarray(value)
+
+    def asnumpy(self):
+        return self.value
+
+
+def _fake_run(tmp_path: Path, finite_pattern: list[bool], max_in_row: int) -> SimpleNamespace:
+    """A run whose step function reports ``finite_pattern`` in turn; no data, no network."""
+    cfg = load_config(None, [f"train.max_nonfinite_in_row={max_in_row}", "train.log_interval=1000",
+                             "train.save_interval_steps=1000"])
+    outcomes = iter(finite_pattern)
+
+    def step_fn(*_args):
+        finite = next(outcomes)
+        return _Value(1.0 if finite else np.nan), _Value(1.0), _Value(finite)
+
+    from deepspeech2.model.amp import make_loss_scaler
+
+    return SimpleNamespace(cfg=cfg, out=tmp_path, source=None, net=SimpleNamespace(set_train=lambda _: None),
+                           total_steps=len(finite_pattern), steps_per_epoch=1000, is_main=True,
+                           ckpt_dir=tmp_path / "checkpoints", utts=[SimpleNamespace(duration=1.0)],
+                           step_fn=step_fn, scaler=make_loss_scaler(cfg.train))
+
+
+@pytest.fixture()
+def no_data(monkeypatch):
+    batch = (None, None, None, None, _Value([0]))
+    dataset = SimpleNamespace(create_tuple_iterator=lambda num_epochs: itertools.repeat(batch))
+    monkeypatch.setattr(loop, "create_dataset", lambda *args: dataset)
+
+
+def test_training_stops_after_max_nonfinite_in_row(tmp_path, no_data):
+    status = loop._RunStatus()
+    pattern = [False, False, True, False, False, False, True]   # the finite step resets the count
+    with pytest.raises(loop.TrainingError, match="3 non-finite steps in a row at step 6"):
+        loop._train_loop(_fake_run(tmp_path, pattern, 3), status, 0)
+    assert (status.nonfinite_total, status.nonfinite_in_row) == (5, 3)
+
+
+def test_fewer_nonfinite_steps_in_a_row_do_not_stop(tmp_path, no_data):
+    status = loop._RunStatus()
+    assert loop._train_loop(_fake_run(tmp_path, [False, False, True] * 3, 3), status, 0) == 9
+    assert (status.nonfinite_total, status.nonfinite_in_row) == (6, 0)
+
+
+def test_prune_and_resume_round_trip_with_real_weights(tmp_path):
+    """Saved step checkpoints are pruned to keep_last; resume finds the newest and restores its weights,
+    optimizer state and loss scale exactly into a freshly built network."""
+    import mindspore
+
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.amp import loss_scale_value, make_loss_scaler
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.checkpoint import (find_resume_checkpoint, prune_checkpoints, restore_training_state,
+                                                 save_training_checkpoint)
+    from deepspeech2.training.optimizer import build_optimizer
+
+    cfg = load_config(None, TINY_MODEL)
+    vocab = build_vocab(cfg)
+    mindspore.set_seed(1)
+    net, folder = build_network(cfg, vocab), tmp_path / "checkpoints"
+    optimizer, scaler = build_optimizer(net, cfg), make_loss_scaler(cfg.train)
+    saved = {}
+    for step in (5, 10, 15):
+        for p in net.trainable_params():   # different weights in every checkpoint
+            p.set_data(mindspore.Tensor(p.asnumpy() + np.float32(step)))
+        save_training_checkpoint(folder / f"step_{step}.ckpt", net, optimizer, scaler, {"step": step})
+        prune_checkpoints(folder, keep_last=2)
+        saved[step] = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["step_10.ckpt", "step_15.ckpt"]
+    assert find_resume_checkpoint(tmp_path) == folder / "step_15.ckpt"
+
+    mindspore.set_seed(2)
+    fresh = build_network(cfg, vocab)
+    fresh_opt, fresh_scaler = build_optimizer(fresh, cfg), make_loss_scaler(cfg.train)
+    meta = restore_training_state(find_resume_checkpoint(tmp_path), fresh, fresh_opt, fresh_scaler)
+    assert meta["step"] == 15
+    for p in fresh.get_parameters():
+        np.testing.assert_array_equal(p.asnumpy(), saved[15][p.name], err_msg=p.name)
+    assert loss_scale_value(fresh_scaler) == loss_scale_value(scaler)
