@@ -7,6 +7,11 @@ Each split is planned from (name, hours, seed) alone, rendered in parallel into 
 (resumable: finished FLAC files are kept), archived deterministically, and recorded in
 ``DIR/<split>.report.json``; a split whose archive and record match is skipped on a re-run.
 ``DIR/generation_report.json`` summarises the run.
+
+Besides the seven LibriSpeech names, ``--split test-heldout:H`` makes a split that is NOT part of
+LibriSpeech: test-family text read only by held-out voices (flite awb, espeak-ng en-gb-scotland and
+en-029) that no other split ever uses — recognition of voices never heard in training.
+``ds2-prepare-librispeech`` prepares it as ``test_heldout`` (``libri_test_heldout_manifest.*``).
 """
 
 from __future__ import annotations
