@@ -40,3 +40,22 @@ def test_bad_input():
         spectrogram(np.zeros(0, np.float32), FeatureConfig())
     with pytest.raises(ValueError, match="unknown window"):
         spectrogram(np.ones(400, np.float32), FeatureConfig(window="hanning"))
+
+
+def test_fbank_matches_librosa_melspectrogram(speech_clips):
+    import librosa
+
+    from deepspeech2.data.audio import load_audio
+    from deepspeech2.data.features import FBANK_FLOOR, compute_features, num_freq_bins
+
+    path, _ = next(iter(speech_clips.values()))
+    audio = load_audio(path, 16000)
+    cfg = FeatureConfig(type="fbank", window_size=0.025, window="hann", n_mels=80, normalize=False)
+    ref = np.log(librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=400, hop_length=160, window="hann",
+                                                center=True, pad_mode="constant", power=2.0, n_mels=80) + FBANK_FLOOR)
+    out = compute_features(audio, cfg)
+    assert out.shape == ref.shape == (num_freq_bins(cfg), num_frames(audio.size, cfg))
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-3)
+    normed = compute_features(audio, FeatureConfig(type="fbank", window_size=0.025, window="hann"))
+    np.testing.assert_allclose(normed.mean(1), 0, atol=1e-4)        # per-band CMVN
+    np.testing.assert_allclose(normed.std(1), 1, atol=1e-3)

@@ -9,7 +9,7 @@ from mindspore import Tensor, nn  # noqa: E402
 
 from deepspeech2.core.config import FeatureConfig, ModelConfig  # noqa: E402
 from deepspeech2.data.features import num_freq_bins  # noqa: E402
-from deepspeech2.data.shapes import output_lengths, rnn_input_size  # noqa: E402
+from deepspeech2.data.shapes import CONV_STACKS, conv_stack, output_lengths, rnn_input_size  # noqa: E402
 from deepspeech2.model.network import DeepSpeech2, MaskedRNN, analytic_flops, count_parameters  # noqa: E402
 
 mindspore.set_device("CPU")
@@ -59,6 +59,18 @@ def _batch(lengths, n_freq=F, seed=0):
 def test_output_lengths_formula(frames):
     assert output_lengths(frames) == (frames - 1) // 2 + 1
     assert output_lengths(np.array([frames]))[0] == (frames - 1) // 2 + 1
+
+
+@pytest.mark.parametrize("name, stride", [("zoo", 2), ("zoo_t4", 4), ("small_t4", 4), ("small_t3", 3)])
+def test_conv_stacks_time_stride(name, stride):
+    stack = CONV_STACKS[name]
+    for frames in (1, 2, 3, 4, 5, 99, 100, 1001):
+        assert output_lengths(frames, stack) == -(-frames // stride)     # ceil(T / stride)
+
+
+def test_rnn_input_size_of_small_stack_and_fbank():
+    fbank = FeatureConfig(type="fbank", n_mels=80, window_size=0.025)
+    assert rnn_input_size(ModelConfig(conv_stack="small_t4", conv_channels=32), fbank) == 32 * 20
 
 
 def test_rnn_input_size_follows_features():
@@ -112,21 +124,24 @@ def test_masked_rnn_equals_per_utterance_reference(rnn_type, reference, bidirect
     dict(rnn_type="lstm", bidirectional=False, lookahead_context=3, conv_activation="hardtanh"),
     dict(rnn_type="gru", bidirectional=False, lookahead_context=2, rnn_batch_norm=True, fc_batch_norm=True),
     dict(rnn_type="lstm", bidirectional=True, rnn_batch_norm=True, conv_bias=True, num_layers=3),
+    *(dict(conv_stack=name, rnn_batch_norm=True, fc_batch_norm=True) for name in CONV_STACKS if name != "zoo"),
 ])
 def test_padded_batch_equals_single_utterances(overrides):
     mindspore.set_seed(0)
-    net = DeepSpeech2(ModelConfig(**{**SMALL, **overrides}), FEAT, 29)
+    cfg = ModelConfig(**{**SMALL, **overrides})
+    net = DeepSpeech2(cfg, FEAT, 29)
     net.set_train(False)
+    stack = conv_stack(cfg)
     lengths = [23, 9, 16, 2]
     x, lens = _batch(lengths)
     log_probs, out_lengths = net(Tensor(x), Tensor(lens))
     log_probs = log_probs.asnumpy()
-    assert log_probs.shape == (output_lengths(23), 4, 29)
-    np.testing.assert_array_equal(out_lengths.asnumpy(), output_lengths(lens))
+    assert log_probs.shape == (output_lengths(23, stack), 4, 29)
+    np.testing.assert_array_equal(out_lengths.asnumpy(), output_lengths(lens, stack))
     for i, n in enumerate(lengths):
         alone, alone_len = net(Tensor(x[i:i + 1, :, :, :n]), Tensor(lens[i:i + 1]))
-        assert int(alone_len.asnumpy()[0]) == alone.shape[0] == output_lengths(n)
-        np.testing.assert_allclose(log_probs[:output_lengths(n), i], alone.asnumpy()[:, 0], atol=1e-5)
+        assert int(alone_len.asnumpy()[0]) == alone.shape[0] == output_lengths(n, stack)
+        np.testing.assert_allclose(log_probs[:output_lengths(n, stack), i], alone.asnumpy()[:, 0], atol=1e-5)
     np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-5)
 
 

@@ -17,8 +17,8 @@ import yaml
 
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType",
-    "ConvActivation", "DecoderKind", "ExportFormat", "ExportOutput",
-    "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
+    "ConvActivation", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
+    "AugmentConfig", "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
     "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
 ]
@@ -41,11 +41,27 @@ ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
 ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
 ExportOutput = Literal["log_probs", "probs"]
+FeatureType = Literal["spectrogram", "fbank"]  # log1p|STFT| (the zoo) | log mel filterbank
+ConvStack = Literal["zoo", "zoo_t4", "small_t4", "small_t3"]  # named in deepspeech2.data.shapes.CONV_STACKS
 
 
 def choices(literal: Any) -> tuple[str, ...]:
     """The valid values of one of the Literal types above."""
     return typing.get_args(literal)
+
+
+@dataclass
+class AugmentConfig:
+    """Training-only augmentation (deepspeech2.data.augment); everything off by default."""
+    speed_perturb: float = 0.0     # s > 0: each utterance's speed factor is drawn from (1 - s, 1, 1 + s)
+    noise_prob: float = 0.0        # probability of adding white noise to an utterance
+    noise_snr_min: float = 10.0    # noise level range, dB SNR
+    noise_snr_max: float = 30.0
+    freq_masks: int = 0            # SpecAugment frequency masks per utterance
+    freq_mask_width: int = 10      # widest frequency mask (feature bins)
+    time_masks: int = 0            # SpecAugment time masks per utterance
+    time_mask_width: int = 40      # widest time mask (frames)
+    time_mask_max_ratio: float = 0.2  # a time mask covers at most this fraction of the utterance
 
 
 @dataclass
@@ -65,6 +81,7 @@ class DataConfig:
     min_duration: float = 0.0      # drop training utterances shorter than this (s); 0 = keep
     max_duration: float = 0.0      # drop training utterances longer than this (s); 0 = keep
     feature_cache_dir: str = ""    # cache spectrograms as .npy here; "" = no cache
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training-time augmentation
 
 
 @dataclass
@@ -73,12 +90,15 @@ class FeatureConfig:
     window_size: float = 0.02      # STFT window length (s): n_fft = sample_rate * window_size
     window_stride: float = 0.01    # STFT hop (s)
     window: str = "hamming"        # scipy window name; the zoo trained with hamming
-    normalize: bool = True         # per-utterance mean/std normalisation of the log spectrogram
+    normalize: bool = True         # per-utterance normalisation: whole spectrogram (zoo), per band (fbank)
+    type: FeatureType = "spectrogram"  # spectrogram (zoo: log1p|STFT|, n_fft/2+1 bins) | fbank (log mel)
+    n_mels: int = 80               # mel bands of fbank features
 
 
 @dataclass
 class ModelConfig:
     conv_channels: int = 32        # channels of both conv layers
+    conv_stack: ConvStack = "zoo"  # conv kernels/strides: zoo (time stride 2) | zoo_t4 | small_t4 | small_t3
     conv_activation: ConvActivation = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
     conv_bias: bool = False        # bias in the conv layers (zoo: none)
     rnn_type: RnnType = "lstm"         # lstm | gru

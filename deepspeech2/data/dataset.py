@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from deepspeech2.data import augment
 from deepspeech2.data.audio import AudioError, audio_duration, load_audio
 from deepspeech2.core.files import atomic_path
-from deepspeech2.core.config import Config, DataConfig, FeatureConfig
-from deepspeech2.data.features import num_frames, spectrogram
+from deepspeech2.core.config import Config, DataConfig, FeatureConfig, ModelConfig
+from deepspeech2.data.features import compute_features, num_frames
 from deepspeech2.data.manifest import read_manifest
-from deepspeech2.data.shapes import output_lengths
+from deepspeech2.data.shapes import conv_stack, output_lengths
 from deepspeech2.data.vocab import Vocab, normalize_transcript
 
 __all__ = ["Utterance", "load_utterances", "ctc_min_frames", "make_batches", "BatchSource",
@@ -48,9 +49,11 @@ def ctc_min_frames(label_ids: list[int]) -> int:
     return len(label_ids) + repeats
 
 
-def _check_entry(sample, vocab: Vocab, feature_cfg: FeatureConfig,
-                 limits: tuple[float, float], training: bool) -> tuple[Utterance | None, str]:
-    """Validate one manifest entry; returns (utterance, "") or (None, drop reason)."""
+def _check_entry(sample, vocab: Vocab, feature_cfg: FeatureConfig, model_cfg: ModelConfig,
+                 limits: tuple[float, float], training: bool,
+                 fastest: float = 1.0) -> tuple[Utterance | None, str]:
+    """Validate one manifest entry; returns (utterance, "") or (None, drop reason). Training
+    entries must stay CTC-alignable even when sped up by the ``fastest`` perturbation factor."""
     try:
         duration = audio_duration(sample.wav_path)
     except AudioError:
@@ -67,7 +70,8 @@ def _check_entry(sample, vocab: Vocab, feature_cfg: FeatureConfig,
     if (min_dur > 0 and duration < min_dur) or (max_dur > 0 and duration > max_dur):
         return None, "duration outside limits"
     frames = num_frames(int(round(duration * feature_cfg.sample_rate)), feature_cfg)
-    if training and int(output_lengths(frames)) < ctc_min_frames(vocab.encode(text)):
+    fewest = num_frames(int(duration * feature_cfg.sample_rate / fastest), feature_cfg)
+    if training and int(output_lengths(fewest, conv_stack(model_cfg))) < ctc_min_frames(vocab.encode(text)):
         return None, "too short for its transcript"
     utt_id = Path(sample.wav_path).stem
     return Utterance(utt_id, str(sample.wav_path), text, duration, frames), ""
@@ -86,7 +90,8 @@ def load_utterances(manifest: str | Path, vocab: Vocab, cfg: Config,
     kept: list[Utterance] = []
     dropped: Counter = Counter()
     for sample in read_manifest(manifest):
-        utt, reason = _check_entry(sample, vocab, cfg.features, limits, training)
+        utt, reason = _check_entry(sample, vocab, cfg.features, cfg.model, limits, training,
+                                   augment.fastest_factor(cfg.data.augment) if training else 1.0)
         if utt is None:
             dropped[reason] += 1
             log.warning("%s: dropped %s (%s)", manifest, sample.wav_path, reason)
@@ -125,8 +130,11 @@ class BatchSource:
     target_lengths (N,) int32, indices (N,) int32 (positions in ``utts``).
     """
 
-    def __init__(self, utts: list[Utterance], schedule: list[list[int]], vocab: Vocab, cfg: Config):
+    def __init__(self, utts: list[Utterance], schedule: list[list[int]], vocab: Vocab, cfg: Config,
+                 training: bool = False):
         self.utts, self.schedule, self.vocab = utts, schedule, vocab
+        self.augment = cfg.data.augment if training and augment.enabled(cfg.data.augment) else None
+        self.seed = cfg.train.seed
         self.feature_cfg = cfg.features
         self.bucket = max(1, cfg.data.bucket_frames)
         self.cache_dir = Path(cfg.data.feature_cache_dir) if cfg.data.feature_cache_dir else None
@@ -142,15 +150,31 @@ class BatchSource:
             cache = self.cache_dir / key[:2] / f"{key}.npy"
             if cache.exists():
                 return np.load(cache)
-        feats = spectrogram(load_audio(utt.wav_path, self.feature_cfg.sample_rate), self.feature_cfg)
+        feats = compute_features(load_audio(utt.wav_path, self.feature_cfg.sample_rate), self.feature_cfg)
         if cache is not None:
             with atomic_path(cache) as tmp, open(tmp, "xb") as fh:
                 np.save(fh, feats)
         return feats
 
+    def _augmented(self, utt: Utterance, k: int, position: int) -> np.ndarray:
+        """(F, T) features of training utterance ``position`` of batch ``k`` after its augmentation
+        (audio-level changes bypass the feature cache)."""
+        choice = augment.draw(self.augment, self.seed, k, position)
+        if choice.speed == 1.0 and choice.noise_snr_db is None:
+            feats = self._features(utt)
+        else:
+            audio = augment.speed_perturb(load_audio(utt.wav_path, self.feature_cfg.sample_rate), choice.speed)
+            if choice.noise_snr_db is not None:
+                audio = augment.add_noise(audio, choice.noise_snr_db, choice.noise_seed)
+            feats = compute_features(audio, self.feature_cfg)
+        return augment.spec_augment(feats, choice, self.augment.time_mask_max_ratio)
+
     def __getitem__(self, k: int):
         members = self.schedule[k]
-        feats = [self._features(self.utts[i]) for i in members]
+        if self.augment is None:
+            feats = [self._features(self.utts[i]) for i in members]
+        else:
+            feats = [self._augmented(self.utts[i], k, pos) for pos, i in enumerate(members)]
         lengths = np.array([f.shape[1] for f in feats], np.int32)
         t_pad = int(-(-lengths.max() // self.bucket) * self.bucket)
         batch = np.zeros((len(feats), 1, feats[0].shape[0], t_pad), np.float32)

@@ -1,7 +1,8 @@
-"""Log-magnitude spectrogram features (the zoo's recipe), pure numpy/scipy.
+"""Acoustic features, pure numpy/scipy: the zoo's log spectrogram or a log mel filterbank.
 
-``audio (n_samples,) float32 in [-1, 1]`` → ``(n_freq, T)`` float32 with
-``n_freq = n_fft // 2 + 1`` and ``T = 1 + n_samples // hop`` (centred frames).
+``audio (n_samples,) float32 in [-1, 1]`` → ``(num_freq_bins(cfg), T)`` float32 with
+``n_fft // 2 + 1`` bins (spectrogram) or ``n_mels`` bands (fbank) and ``T = 1 + n_samples // hop``
+(centred frames). :func:`compute_features` picks the kind named by ``cfg.type``.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import scipy.signal
 
 from deepspeech2.core.config import FeatureConfig
 
-__all__ = ["n_fft", "hop_length", "num_freq_bins", "num_frames", "spectrogram", "get_window"]
+__all__ = ["n_fft", "hop_length", "num_freq_bins", "num_frames", "spectrogram", "fbank", "compute_features",
+           "get_window"]
 
-NORM_EPS = 1e-8  # guards the std of a constant (silent) spectrogram
+NORM_EPS = 1e-8      # guards the std of a constant (silent) spectrogram
+FBANK_FLOOR = 1e-6   # keeps log() finite on digital silence (mel power of [-1, 1]-scaled audio)
 
 
 def n_fft(cfg: FeatureConfig) -> int:
@@ -28,7 +31,9 @@ def hop_length(cfg: FeatureConfig) -> int:
 
 
 def num_freq_bins(cfg: FeatureConfig) -> int:
-    """Feature dimension fed to the model (161 for the zoo's settings)."""
+    """Feature dimension fed to the model (161 for the zoo's settings, n_mels for fbank)."""
+    if cfg.type == "fbank":
+        return cfg.n_mels
     return n_fft(cfg) // 2 + 1
 
 
@@ -45,13 +50,35 @@ def _window(name: str, length: int) -> np.ndarray:
         raise ValueError(f"unknown window {name!r} ({err}); try hamming, hann, blackman") from None
 
 
+@lru_cache(maxsize=8)
+def _mel_filters(sample_rate: int, nfft: int, n_mels: int) -> np.ndarray:
+    """(n_mels, nfft // 2 + 1) Slaney-normalised mel filterbank (librosa's default)."""
+    import librosa  # imported lazily: slow to import, needed only for fbank features
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=nfft, n_mels=n_mels).astype(np.float32)
+
+
 def get_window(cfg: FeatureConfig) -> np.ndarray:
     """The periodic analysis window of length n_fft (a copy)."""
     return _window(cfg.window, n_fft(cfg)).copy()
 
 
+def _magnitudes(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(n_fft // 2 + 1, T) |STFT| with centred, zero-padded frames."""
+    if audio.ndim != 1:
+        raise ValueError(f"expected mono audio of shape (n_samples,), got {audio.shape}")
+    if audio.size == 0:
+        raise ValueError("cannot compute features of empty audio")
+    nfft, hop = n_fft(cfg), hop_length(cfg)
+    padded = np.pad(audio.astype(np.float32), nfft // 2, mode="constant")
+    n_frames = 1 + (padded.size - nfft) // hop
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(n_frames, nfft), strides=(padded.strides[0] * hop, padded.strides[0]))
+    return np.abs(np.fft.rfft(frames * _window(cfg.window, nfft), axis=1)).T
+
+
 def spectrogram(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """``log1p(|STFT|)`` of mono audio, optionally mean/std normalised per utterance.
+    """The zoo's features: ``log1p(|STFT|)``, optionally mean/std normalised over the whole utterance.
 
     Args:
         audio: (n_samples,) float waveform at ``cfg.sample_rate``.
@@ -59,17 +86,22 @@ def spectrogram(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         (n_freq, T) float32, equal to ``log1p(abs(librosa.stft(audio, n_fft, hop, win,
         window, center=True, pad_mode="constant")))`` before normalisation.
     """
-    if audio.ndim != 1:
-        raise ValueError(f"expected mono audio of shape (n_samples,), got {audio.shape}")
-    if audio.size == 0:
-        raise ValueError("cannot compute a spectrogram of empty audio")
-    nfft, hop = n_fft(cfg), hop_length(cfg)
-    padded = np.pad(audio.astype(np.float32), nfft // 2, mode="constant")
-    n_frames = 1 + (padded.size - nfft) // hop
-    frames = np.lib.stride_tricks.as_strided(
-        padded, shape=(n_frames, nfft), strides=(padded.strides[0] * hop, padded.strides[0]))
-    spec = np.abs(np.fft.rfft(frames * _window(cfg.window, nfft), axis=1)).T   # (n_freq, T)
-    feats = np.log1p(spec).astype(np.float32)
+    feats = np.log1p(_magnitudes(audio, cfg)).astype(np.float32)
     if cfg.normalize:
         feats = (feats - feats.mean()) / (feats.std() + NORM_EPS)
     return np.ascontiguousarray(feats, dtype=np.float32)
+
+
+def fbank(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log mel filterbank energies ``log(mel @ |STFT|² + FBANK_FLOOR)``, (n_mels, T) float32;
+    with ``normalize`` each band is mean/std normalised over the utterance (per-utterance CMVN)."""
+    power = _magnitudes(audio, cfg) ** 2
+    feats = np.log(_mel_filters(cfg.sample_rate, n_fft(cfg), cfg.n_mels) @ power + FBANK_FLOOR)
+    if cfg.normalize:
+        feats = (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + NORM_EPS)
+    return np.ascontiguousarray(feats, dtype=np.float32)
+
+
+def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The model's input features of ``audio`` as ``cfg.type`` says: (num_freq_bins(cfg), T)."""
+    return fbank(audio, cfg) if cfg.type == "fbank" else spectrogram(audio, cfg)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
 
-__all__ = ["ConvSpec", "CONV_STACK", "conv_output_size", "output_lengths", "rnn_input_size"]
+__all__ = ["ConvSpec", "CONV_STACK", "CONV_STACKS", "conv_stack", "conv_output_size", "output_lengths",
+           "rnn_input_size"]
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,26 @@ class ConvSpec:
     padding: tuple[int, int, int, int]  # (top, bottom, left, right) = (freq lo, freq hi, time lo, time hi)
 
 
-# The zoo's conv front end; every size and length formula below is derived from these.
+# The zoo's conv front end (time stride 2: 50 output frames/s); its checkpoints need it.
 CONV_STACK: tuple[ConvSpec, ...] = (
     ConvSpec(kernel=(41, 11), stride=(2, 2), padding=(20, 20, 5, 5)),
     ConvSpec(kernel=(21, 11), stride=(2, 1), padding=(10, 10, 5, 5)),
 )
+# Front ends selectable by ``model.conv_stack``; every size and length formula below is derived
+# from the chosen one. Time stride 4 (25 frames/s) still leaves CTC room for ~15 characters/s of
+# read speech and quarters the RNN's work; "small" stacks (3×3 kernels, ESPnet-style subsampling)
+# cost a few percent of the zoo's conv FLOPs.
+CONV_STACKS: dict[str, tuple[ConvSpec, ...]] = {
+    "zoo": CONV_STACK,
+    "zoo_t4": (ConvSpec((41, 11), (2, 2), (20, 20, 5, 5)), ConvSpec((21, 11), (2, 2), (10, 10, 5, 5))),
+    "small_t4": (ConvSpec((3, 3), (2, 2), (1, 1, 1, 1)), ConvSpec((3, 3), (2, 2), (1, 1, 1, 1))),
+    "small_t3": (ConvSpec((3, 3), (2, 3), (1, 1, 1, 1)), ConvSpec((3, 3), (2, 1), (1, 1, 1, 1))),
+}
+
+
+def conv_stack(model_cfg: ModelConfig) -> tuple[ConvSpec, ...]:
+    """The conv front end named by ``model_cfg.conv_stack``."""
+    return CONV_STACKS[model_cfg.conv_stack]
 
 
 def conv_output_size(size, kernel: int, stride: int, pad_lo: int, pad_hi: int):
@@ -33,13 +49,13 @@ def conv_output_size(size, kernel: int, stride: int, pad_lo: int, pad_hi: int):
     return (size + pad_lo + pad_hi - kernel) // stride + 1
 
 
-def output_lengths(lengths):
+def output_lengths(lengths, stack: tuple[ConvSpec, ...] = CONV_STACK):
     """Valid output frames for ``lengths`` input frames: ``T' = (T - 1) // 2 + 1`` for the zoo.
 
-    Pure: works on Python/numpy ints and on int Tensors inside a graph. No ModelConfig field
-    changes the time axis (the lookahead keeps it), so the conv stack alone decides.
+    Pure: works on Python/numpy ints and on int Tensors inside a graph. Only the conv ``stack``
+    changes the time axis (the lookahead keeps it).
     """
-    for spec in CONV_STACK:
+    for spec in stack:
         lengths = conv_output_size(lengths, spec.kernel[1], spec.stride[1], spec.padding[2], spec.padding[3])
     return lengths
 
@@ -47,6 +63,6 @@ def output_lengths(lengths):
 def rnn_input_size(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> int:
     """Features per frame entering the first RNN: channels × frequency rows (32 × 41 = 1312)."""
     rows = num_freq_bins(feature_cfg)
-    for spec in CONV_STACK:
+    for spec in conv_stack(model_cfg):
         rows = conv_output_size(rows, spec.kernel[0], spec.stride[0], spec.padding[0], spec.padding[1])
     return model_cfg.conv_channels * rows

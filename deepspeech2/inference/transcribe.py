@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepspeech2.data.audio import AudioError, load_audio
-from deepspeech2.data.features import spectrogram
+from deepspeech2.data.features import compute_features
 
 __all__ = ["Transcript", "transcribe_file", "DEFAULT_CHUNK_SECONDS"]
 
@@ -60,7 +60,7 @@ def transcribe_file(path: str, model, decode, chunk_seconds: float, timestamps: 
     pieces, words = [], []
     for begin in range(0, audio.size, step):
         chunk = audio[begin:begin + step]
-        feats = spectrogram(chunk, model.features)
+        feats = compute_features(chunk, model.features)
         log_probs, out_lengths = model.forward(feats[None, None], np.array([feats.shape[1]], np.int32))
         if timestamps:
             text, frames = greedy_decode_with_frames(log_probs[0], model.vocab.labels, model.vocab.blank,

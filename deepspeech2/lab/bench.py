@@ -65,7 +65,7 @@ def emit(record: dict, json_path: str | None) -> None:
 def _synthetic_batch(cfg, batch: int, seconds: float, pad_to: int, vocab_size: int, blank: int, seed: int = 0):
     """Random features/targets of real shapes: compute cost does not depend on the values."""
     from deepspeech2.data.features import num_frames, num_freq_bins
-    from deepspeech2.data.shapes import output_lengths
+    from deepspeech2.data.shapes import conv_stack, output_lengths
 
     rng = np.random.default_rng(seed)
     frames = num_frames(int(seconds * cfg.features.sample_rate), cfg.features)
@@ -73,7 +73,7 @@ def _synthetic_batch(cfg, batch: int, seconds: float, pad_to: int, vocab_size: i
     feats = rng.standard_normal((batch, 1, num_freq_bins(cfg.features), t_pad)).astype(np.float32)
     feats[..., frames:] = 0
     lengths = np.full(batch, frames, np.int32)
-    n_target = min(int(seconds * CHARS_PER_SECOND), int(output_lengths(frames)) // 2)
+    n_target = min(int(seconds * CHARS_PER_SECOND), int(output_lengths(frames, conv_stack(cfg.model))) // 2)
     choices = [i for i in range(vocab_size) if i != blank]
     targets = rng.choice(choices, size=(batch, n_target)).astype(np.int32)
     return feats, lengths, targets, np.full(batch, n_target, np.int32)

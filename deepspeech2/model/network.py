@@ -15,7 +15,7 @@ from mindspore.common.initializer import HeNormal, Uniform, initializer
 
 from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
-from deepspeech2.data.shapes import CONV_STACK, conv_output_size, rnn_input_size
+from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
 
 __all__ = ["DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
 
@@ -41,22 +41,25 @@ def _time_mask(lengths: Tensor, max_len, dtype) -> Tensor:
 
 
 class MaskConv(nn.Cell):
-    """The zoo's two conv blocks (conv → BN → activation); padded frames are zeroed after each."""
+    """Conv blocks (conv → BN → activation) of ``model.conv_stack``; padded frames are zeroed after
+    each. Attribute names conv1/bn1, conv2/bn2, ... are the zoo's parameter names."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         in_ch = 1
-        for i, spec in enumerate(CONV_STACK, start=1):
+        for i, spec in enumerate(conv_stack(cfg), start=1):
             setattr(self, f"conv{i}", nn.Conv2d(   # zoo init: N(0, 2 / (kernel area × out channels))
                 in_ch, cfg.conv_channels, spec.kernel, spec.stride, pad_mode="pad", padding=spec.padding,
                 has_bias=cfg.conv_bias, weight_init=HeNormal(mode="fan_out", nonlinearity="relu")))
             setattr(self, f"bn{i}", nn.BatchNorm2d(cfg.conv_channels))
             in_ch = cfg.conv_channels
         self.act = _activation(cfg.conv_activation)
+        self.blocks = tuple((getattr(self, f"conv{i}"), getattr(self, f"bn{i}"))
+                            for i in range(1, len(conv_stack(cfg)) + 1))
 
     def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         x = x * _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1)  # (N, 1, F, T)
-        for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2)):
+        for conv, bn in self.blocks:
             x = self.act(bn(conv(x)))                                        # (N, C, F_i, T_i)
             lengths = conv_output_size(lengths, conv.kernel_size[1], conv.stride[1],
                                        conv.padding[2], conv.padding[3])     # (N,)
@@ -227,7 +230,7 @@ def analytic_flops(model_cfg: ModelConfig, feature_cfg: FeatureConfig, n_frames:
     """Forward FLOPs (2 per multiply-add) of convs, RNN matrix products, lookahead and output layer
     for ``batch`` utterances of ``n_frames`` frames; a training step costs about 3×."""
     macs, rows, frames, in_ch = 0, num_freq_bins(feature_cfg), n_frames, 1
-    for spec in CONV_STACK:
+    for spec in conv_stack(model_cfg):
         rows = conv_output_size(rows, spec.kernel[0], spec.stride[0], spec.padding[0], spec.padding[1])
         frames = conv_output_size(frames, spec.kernel[1], spec.stride[1], spec.padding[2], spec.padding[3])
         macs += batch * rows * frames * model_cfg.conv_channels * in_ch * spec.kernel[0] * spec.kernel[1]

@@ -22,6 +22,7 @@ import numpy as np
 
 from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
+from deepspeech2.data import augment
 from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
 from deepspeech2.core.logs import setup_logging
 from deepspeech2.model.amp import loss_scale_value
@@ -94,7 +95,7 @@ class _Run:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         schedule = [b for e in range(cfg.train.epochs)
                     for b in epoch_batches(self.batches, e, cfg.data, cfg.train.seed, self.rank, self.world)]
-        self.source = BatchSource(self.utts, schedule, self.vocab, cfg)
+        self.source = BatchSource(self.utts, schedule, self.vocab, cfg, training=True)
         self.net = build_network(cfg, self.vocab, pretrained=cfg.train.pretrained)
         self.optimizer = build_optimizer(self.net, cfg)
         self.loss_fn = CTCLoss(self.vocab.blank)
@@ -146,6 +147,11 @@ def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) 
         metrics.update(run.dev.run(desc=f"dev epoch {epoch}").summary())
         run.net.set_train(True)
         log.info("epoch %d dev: %s", epoch, {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+    if run.source.augment is not None:
+        done = range(step - run.steps_per_epoch, step)
+        metrics["augmented"] = augment.count(run.source.augment, run.cfg.train.seed,
+                                             [(k, len(run.source.schedule[k])) for k in done])
+        log.info("epoch %d augmentation: %s", epoch, metrics["augmented"])
     if run.is_main:
         _write_metrics(metrics_file, {"type": "epoch", "step": step, **epoch_fields(step, run.steps_per_epoch),
                                       **metrics})

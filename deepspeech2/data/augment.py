@@ -1,0 +1,123 @@
+"""Training-time data augmentation: speed perturbation, additive noise, SpecAugment masks.
+
+Every random choice for utterance ``position`` of global batch ``k`` comes from one generator
+seeded by ``(seed, k, position)``: the same run gives the same augmented batches in any worker,
+after a resume, and the training loop can count what was applied without touching audio
+(:func:`draw`). Evaluation never augments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.signal
+
+from deepspeech2.core.config import AugmentConfig
+
+__all__ = ["Choice", "enabled", "draw", "count", "speed_perturb", "add_noise", "spec_augment", "fastest_factor"]
+
+SPEED_DENOMINATOR = 100      # speed factors are applied as rational resampling ratios p/q, q ≤ this
+AUGMENT_STREAM = 7           # RNG sub-stream tag: independent of every other use of the seed
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What is done to one training utterance."""
+
+    speed: float                         # 1.0 = unchanged
+    noise_snr_db: float | None           # None = no noise
+    noise_seed: int
+    freq_masks: tuple[tuple[int, int], ...]   # (start fraction ×1e6, width) drawn before sizes are known
+    time_masks: tuple[tuple[int, int], ...]
+
+
+def enabled(cfg: AugmentConfig) -> bool:
+    """True when any augmentation is switched on."""
+    return cfg.speed_perturb > 0 or cfg.noise_prob > 0 or cfg.freq_masks > 0 or cfg.time_masks > 0
+
+
+def speed_factors(cfg: AugmentConfig) -> tuple[float, ...]:
+    """The speed factors drawn from (uniformly): (1 - s, 1, 1 + s), or (1,) when off."""
+    s = cfg.speed_perturb
+    return (1.0 - s, 1.0, 1.0 + s) if s > 0 else (1.0,)
+
+
+def fastest_factor(cfg: AugmentConfig) -> float:
+    """The largest speed factor: the fewest frames an utterance can be given."""
+    return max(speed_factors(cfg))
+
+
+def draw(cfg: AugmentConfig, seed: int, k: int, position: int) -> Choice:
+    """The augmentation of utterance ``position`` in global batch ``k`` (pure, cheap)."""
+    rng = np.random.default_rng([seed, AUGMENT_STREAM, k, position])
+    factors = speed_factors(cfg)
+    speed = float(factors[int(rng.integers(len(factors)))])
+    snr = None
+    if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
+        snr = float(rng.uniform(cfg.noise_snr_min, cfg.noise_snr_max))
+    noise_seed = int(rng.integers(1 << 31))
+    freq = tuple((int(rng.integers(1_000_000)), int(rng.integers(0, cfg.freq_mask_width + 1)))
+                 for _ in range(cfg.freq_masks))
+    time = tuple((int(rng.integers(1_000_000)), int(rng.integers(0, cfg.time_mask_width + 1)))
+                 for _ in range(cfg.time_masks))
+    return Choice(speed, snr, noise_seed, freq, time)
+
+
+def count(cfg: AugmentConfig, seed: int, batches: list[tuple[int, int]]) -> dict:
+    """What augmentation did to the utterances of ``batches`` ((global batch k, size) pairs), as
+    counts for the training log: utterances per speed factor, noisy utterances, masks drawn."""
+    speeds: dict[str, int] = {}
+    noisy = freq = time = 0
+    for k, size in batches:
+        for position in range(size):
+            choice = draw(cfg, seed, k, position)
+            speeds[f"{choice.speed:g}"] = speeds.get(f"{choice.speed:g}", 0) + 1
+            noisy += choice.noise_snr_db is not None
+            freq += sum(1 for _, width in choice.freq_masks if width > 0)
+            time += sum(1 for _, width in choice.time_masks if width > 0)
+    return {"speed": dict(sorted(speeds.items())), "noisy": noisy, "freq_masks": freq, "time_masks": time}
+
+
+def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``audio`` ``factor`` times faster (pitch moves too, as in Kaldi's speed perturbation):
+    ``len / factor`` samples."""
+    if factor == 1.0:
+        return audio
+    ratio = Fraction(factor).limit_denominator(SPEED_DENOMINATOR)
+    return scipy.signal.resample_poly(audio, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def add_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """Add white Gaussian noise at ``snr_db`` relative to the utterance's mean power."""
+    power = float(np.mean(audio.astype(np.float64) ** 2))
+    if power <= 0:
+        return audio
+    noise = np.random.default_rng(seed).standard_normal(audio.size)
+    scale = np.sqrt(power / 10 ** (snr_db / 10))
+    return (audio + scale * noise).astype(np.float32)
+
+
+def _masks(spans: tuple[tuple[int, int], ...], size: int, max_ratio: float) -> list[tuple[int, int]]:
+    """Concrete [start, end) intervals within ``size``; each width ≤ max_ratio × size."""
+    out = []
+    for start_frac, width in spans:
+        width = min(width, int(max_ratio * size))
+        if width <= 0:
+            continue
+        start = start_frac * (size - width + 1) // 1_000_000
+        out.append((start, start + width))
+    return out
+
+
+def spec_augment(feats: np.ndarray, choice: Choice, max_time_ratio: float) -> np.ndarray:
+    """Zero frequency bands and time spans of ``feats`` (F, T) (SpecAugment without warping).
+    Masks stay inside the utterance; each time mask covers at most ``max_time_ratio`` of it."""
+    if not choice.freq_masks and not choice.time_masks:
+        return feats
+    feats = feats.copy()
+    for lo, hi in _masks(choice.freq_masks, feats.shape[0], 1.0):
+        feats[lo:hi, :] = 0.0
+    for lo, hi in _masks(choice.time_masks, feats.shape[1], max_time_ratio):
+        feats[:, lo:hi] = 0.0
+    return feats

@@ -1,0 +1,115 @@
+"""Training-time augmentation (deepspeech2.data.augment) and its place in the data pipeline."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deepspeech2.core.config import AugmentConfig, FeatureConfig, load_config
+from deepspeech2.data import augment
+from deepspeech2.data.audio import load_audio
+from deepspeech2.data.features import compute_features, num_frames
+
+ON = AugmentConfig(speed_perturb=0.1, noise_prob=1.0, freq_masks=2, freq_mask_width=8,
+                   time_masks=2, time_mask_width=30, time_mask_max_ratio=0.2)
+
+
+def _clip(speech_clips):
+    path, _ = next(iter(speech_clips.values()))
+    return load_audio(path, 16000)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_perturbation_scales_length_and_frames(speech_clips, factor):
+    audio = _clip(speech_clips)
+    fast = augment.speed_perturb(audio, factor)
+    assert abs(fast.size - audio.size / factor) <= 1
+    cfg = FeatureConfig(type="fbank", window_size=0.025)
+    frames, new_frames = compute_features(audio, cfg).shape[1], compute_features(fast, cfg).shape[1]
+    assert new_frames == num_frames(fast.size, cfg)
+    assert abs(new_frames - frames / factor) <= 2
+
+
+def test_speed_one_and_masks_off_change_nothing(speech_clips):
+    audio = _clip(speech_clips)
+    assert augment.speed_perturb(audio, 1.0) is audio
+    choice = augment.draw(AugmentConfig(), seed=1, k=0, position=0)
+    assert choice.speed == 1.0 and choice.noise_snr_db is None and not choice.freq_masks and not choice.time_masks
+    assert not augment.enabled(AugmentConfig())
+
+
+def test_noise_has_the_requested_snr(speech_clips):
+    audio = _clip(speech_clips)
+    noisy = augment.add_noise(audio, 10.0, seed=3)
+    snr = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean((noisy - audio).astype(np.float64) ** 2))
+    assert abs(snr - 10.0) < 0.2
+
+
+def test_masks_stay_within_bounds_and_limits():
+    feats = np.ones((80, 120), np.float32)
+    for k in range(50):
+        choice = augment.draw(ON, seed=5, k=k, position=0)
+        out = augment.spec_augment(feats, choice, ON.time_mask_max_ratio)
+        assert out.shape == feats.shape
+        zero_rows = np.flatnonzero((out == 0).all(axis=1))
+        zero_cols = np.flatnonzero((out == 0).all(axis=0))
+        assert len(zero_rows) <= ON.freq_masks * ON.freq_mask_width
+        # each time mask covers at most 20 % of 120 frames = 24
+        assert len(zero_cols) <= ON.time_masks * int(ON.time_mask_max_ratio * feats.shape[1])
+        rows, cols = np.zeros(80, bool), np.zeros(120, bool)
+        rows[zero_rows], cols[zero_cols] = True, True
+        assert np.array_equal(out == 0, rows[:, None] | cols[None, :])   # only whole bands and spans
+    assert feats.min() == 1.0          # the input is never modified in place
+
+
+def test_same_seed_same_draw_other_batch_other_draw():
+    assert augment.draw(ON, 1, 7, 2) == augment.draw(ON, 1, 7, 2)
+    draws = {augment.draw(ON, 1, k, 0) for k in range(20)}
+    assert len(draws) > 1
+    assert {augment.draw(ON, 1, k, 0).speed for k in range(60)} == {0.9, 1.0, 1.1}
+
+
+def _augmenting_config(prepared_corpus, tmp_path, **augment_keys):
+    overrides = [f"data.train_manifest={prepared_corpus / 'libri_train_manifest.json'}",
+                 f"train.output_dir={tmp_path}", "model.conv_stack=small_t4", "features.type=fbank",
+                 "features.window_size=0.025"]
+    overrides += [f"data.augment.{k}={v}" for k, v in augment_keys.items()]
+    return load_config(None, overrides)
+
+
+def test_pipeline_augments_training_only_and_deterministically(prepared_corpus, tmp_path):
+    from deepspeech2.data.dataset import BatchSource, load_utterances, make_batches
+    from deepspeech2.data.vocab import build_vocab
+
+    cfg = _augmenting_config(prepared_corpus, tmp_path, speed_perturb=0.1, freq_masks=2, time_masks=2)
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(cfg.data.train_manifest, vocab, cfg, training=True)
+    batches = make_batches(utts, 2)
+    train_a = BatchSource(utts, batches, vocab, cfg, training=True)
+    train_b = BatchSource(utts, batches, vocab, cfg, training=True)
+    plain = BatchSource(utts, batches, vocab, cfg, training=False)
+    for k in range(len(batches)):
+        a, b, p = train_a[k], train_b[k], plain[k]
+        np.testing.assert_array_equal(a[0], b[0])                 # same seed, same batch
+        for pos, i in enumerate(a[4]):
+            choice = augment.draw(cfg.data.augment, cfg.train.seed, k, pos)
+            expected = num_frames(int(round(utts[i].duration * 16000)), cfg.features)
+            assert abs(a[1][pos] - expected / choice.speed) <= 2   # lengths follow the speed factor
+            assert p[1][pos] == expected                            # evaluation: untouched
+    other_seed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=2))
+    assert any(not np.array_equal(BatchSource(utts, batches, vocab, other_seed, training=True)[k][0], train_a[k][0])
+               for k in range(len(batches)))
+
+
+def test_ctc_filter_allows_for_the_fastest_speed(prepared_corpus, tmp_path):
+    from deepspeech2.data.dataset import ctc_min_frames, load_utterances
+    from deepspeech2.data.shapes import conv_stack, output_lengths
+    from deepspeech2.data.vocab import build_vocab
+
+    cfg = _augmenting_config(prepared_corpus, tmp_path, speed_perturb=0.3)
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(cfg.data.train_manifest, vocab, cfg, training=True)
+    plain, _ = load_utterances(cfg.data.train_manifest, vocab, _augmenting_config(prepared_corpus, tmp_path), True)
+    assert len(utts) <= len(plain)
+    for utt in utts:   # every kept utterance stays alignable when played 1.3x faster
+        fewest = num_frames(int(utt.duration * 16000 / 1.3), cfg.features)
+        assert output_lengths(fewest, conv_stack(cfg.model)) >= ctc_min_frames(vocab.encode(utt.transcript))
