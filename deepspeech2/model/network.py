@@ -132,6 +132,14 @@ class MaskedRNN(nn.Cell):
             y = y[:, :, :self.hidden] + y[:, :, self.hidden:]                # (T, N, H)
         return y * mask
 
+    def run_with_state(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Unidirectional LSTM from a given state, for streaming (no padding): x (T, N, D), h/c (1, N, H)
+        → y (T, N, H), h_T, c_T. From zero state it equals ``construct`` on an unpadded batch."""
+        if self.bidirectional or not self.is_lstm:
+            raise ValueError("run_with_state needs a unidirectional LSTM layer")
+        y, h, c = self.op(x, h, c, self._flat_weights(x.dtype))[:3]
+        return y, h, c
+
 
 class RNNStack(nn.Cell):
     """``num_layers`` MaskedRNN layers (zoo: ``lstms``), optional BatchNorm before layers 2..N."""
