@@ -33,9 +33,9 @@ def test_resamples_stereo_and_reports_bad_files(tiny_config, tiny_checkpoint, tm
 
 
 def test_word_times_from_emission_frames():
-    from deepspeech2.inference.transcribe import _word_times
+    from deepspeech2.inference.transcribe import word_times
 
-    words = _word_times("HI YOU", [2, 3, 5, 8, 9, 11], seconds_per_frame=0.02, offset=1.0)
+    words = word_times("HI YOU", [2, 3, 5, 8, 9, 11], seconds_per_frame=0.02, offset=1.0)
     assert words == [{"word": "HI", "start": 1.04, "end": 1.08},
                      {"word": "YOU", "start": 1.16, "end": 1.24}]
-    assert _word_times("", [], 0.02, 0.0) == []
+    assert word_times("", [], 0.02, 0.0) == []

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from deepspeech2.core.config import Config, FeatureConfig
+from deepspeech2.core.config import Config, FeatureConfig, ModelConfig, config_from_dict
+from deepspeech2.data.shapes import conv_stack
 from deepspeech2.data.vocab import Vocab
 
-__all__ = ["AcousticModel", "load_acoustic_model", "MINDIR_SIDECAR_SUFFIX"]
+__all__ = ["AcousticModel", "load_acoustic_model", "output_frame_seconds", "MINDIR_SIDECAR_SUFFIX"]
 
 log = logging.getLogger(__name__)
 MINDIR_SIDECAR_SUFFIX = ".json"
@@ -27,6 +29,19 @@ class AcousticModel:
     vocab: Vocab
     features: FeatureConfig
     source: str
+    model: ModelConfig                 # the architecture (from the checkpoint's or the MINDIR's sidecar)
+    parameters: int                    # trainable parameters
+    network: Any = None                # the DeepSpeech2 cell (checkpoints only; streaming needs it)
+
+    @property
+    def frame_seconds(self) -> float:
+        """Duration of one output frame (the feature hop times the conv front end's time stride)."""
+        return output_frame_seconds(self.model, self.features)
+
+
+def output_frame_seconds(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> float:
+    """Seconds per output frame: ``window_stride`` × the product of the conv stack's time strides."""
+    return feature_cfg.window_stride * math.prod(spec.stride[1] for spec in conv_stack(model_cfg))
 
 
 def _load_mindir(path: Path) -> AcousticModel:
@@ -45,8 +60,10 @@ def _load_mindir(path: Path) -> AcousticModel:
         out = np.transpose(out.asnumpy(), (1, 0, 2))
         return (np.log(np.maximum(out, np.finfo(np.float32).tiny)) if is_probs else out), out_lengths.asnumpy()
 
+    parameters = int(sum(int(np.prod(p.shape)) for p in graph.trainable_params()))
     return AcousticModel(forward, Vocab(tuple(meta["labels"]), meta["blank_symbol"]),
-                         FeatureConfig(**meta["features"]), str(path))
+                         config_from_dict(meta["features"], FeatureConfig, "features"), str(path),
+                         config_from_dict(meta["model"], ModelConfig, "model"), parameters)
 
 
 def load_acoustic_model(path: str | Path, cfg: Config) -> AcousticModel:
@@ -54,6 +71,7 @@ def load_acoustic_model(path: str | Path, cfg: Config) -> AcousticModel:
     from deepspeech2.core.device import init_device
     from deepspeech2.data.vocab import build_vocab
     from deepspeech2.model.build import build_network, wrap_network
+    from deepspeech2.model.network import count_parameters
     from deepspeech2.training.checkpoint import config_for_checkpoint
 
     path = Path(path)
@@ -65,5 +83,5 @@ def load_acoustic_model(path: str | Path, cfg: Config) -> AcousticModel:
     cfg = config_for_checkpoint(cfg, path)
     vocab = build_vocab(cfg)
     net = build_network(replace(cfg, train=replace(cfg.train, amp_level="O0")), vocab, pretrained=str(path))
-    return AcousticModel(wrap_network(net), vocab, cfg.features, str(path))
+    return AcousticModel(wrap_network(net), vocab, cfg.features, str(path), cfg.model, count_parameters(net), net)
 

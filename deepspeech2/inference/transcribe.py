@@ -14,7 +14,7 @@ import numpy as np
 from deepspeech2.data.audio import AudioError, load_audio
 from deepspeech2.data.features import compute_features
 
-__all__ = ["Transcript", "transcribe_file", "DEFAULT_CHUNK_SECONDS"]
+__all__ = ["Transcript", "transcribe_file", "transcribe_audio", "word_times", "DEFAULT_CHUNK_SECONDS"]
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SECONDS = 20.0   # long files are decoded in pieces of this length
@@ -29,7 +29,7 @@ class Transcript:
     error: str = ""
 
 
-def _word_times(text: str, frames: list[int], seconds_per_frame: float, offset: float) -> list[dict]:
+def word_times(text: str, frames: list[int], seconds_per_frame: float, offset: float) -> list[dict]:
     """Word start/end times from the output frames at which each character was emitted."""
     words, chars, first, last = [], [], 0, 0
     for ch, frame in zip(text + " ", list(frames) + [0]):
@@ -44,31 +44,36 @@ def _word_times(text: str, frames: list[int], seconds_per_frame: float, offset: 
     return words
 
 
-def transcribe_file(path: str, model, decode, chunk_seconds: float, timestamps: bool) -> Transcript:
-    """Transcribe one file with an ``inference.AcousticModel``; errors are returned, not raised."""
+def transcribe_audio(audio: np.ndarray, model, decode, chunk_seconds: float,
+                     timestamps: bool) -> tuple[str, list[dict]]:
+    """Text (and, with ``timestamps``, greedy word times) of (n_samples,) float32 audio at the model's
+    rate, decoded in pieces of ``chunk_seconds``."""
     from deepspeech2.decoding.decoders import greedy_decode_with_frames
 
+    rate = model.features.sample_rate
+    step = max(1, int(chunk_seconds * rate))
+    pieces, words = [], []
+    for begin in range(0, audio.size, step):
+        feats = compute_features(audio[begin:begin + step], model.features)
+        log_probs, out_lengths = model.forward(feats[None, None], np.array([feats.shape[1]], np.int32))
+        if timestamps:
+            text, frames = greedy_decode_with_frames(log_probs[0], model.vocab.labels, model.vocab.blank,
+                                                     int(out_lengths[0]))
+            words += word_times(text, frames, model.frame_seconds, begin / rate)
+        else:
+            text = decode(log_probs, out_lengths)[0]
+        pieces.append(text.strip())
+    return " ".join(p for p in pieces if p), words
+
+
+def transcribe_file(path: str, model, decode, chunk_seconds: float, timestamps: bool) -> Transcript:
+    """Transcribe one file with an ``inference.AcousticModel``; errors are returned, not raised."""
     result = Transcript(path)
     try:
         audio = load_audio(path, model.features.sample_rate)
     except AudioError as err:
         result.error = str(err)
         return result
-    rate = model.features.sample_rate
-    result.duration = audio.size / rate
-    step = max(1, int(chunk_seconds * rate))
-    pieces, words = [], []
-    for begin in range(0, audio.size, step):
-        chunk = audio[begin:begin + step]
-        feats = compute_features(chunk, model.features)
-        log_probs, out_lengths = model.forward(feats[None, None], np.array([feats.shape[1]], np.int32))
-        if timestamps:
-            text, frames = greedy_decode_with_frames(log_probs[0], model.vocab.labels, model.vocab.blank,
-                                                     int(out_lengths[0]))
-            words += _word_times(text, frames, chunk.size / rate / max(int(out_lengths[0]), 1), begin / rate)
-        else:
-            text = decode(log_probs, out_lengths)[0]
-        pieces.append(text.strip())
-    result.text = " ".join(p for p in pieces if p)
-    result.words = words
+    result.duration = audio.size / model.features.sample_rate
+    result.text, result.words = transcribe_audio(audio, model, decode, chunk_seconds, timestamps)
     return result
