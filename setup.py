@@ -9,7 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["deepspeech2", "deepspeech2.*", "data_prep", "data_prep.*"]),
-    package_data={"data_prep.corpus": ["data/*"], "deepspeech2": ["resources/*"]},
+    package_data={"data_prep.corpus": ["data/*"], "deepspeech2": ["resources/*"], "deepspeech2.serving": ["static/*"]},
     include_package_data=True,
     install_requires=[
         "mindspore==2.10.0",
@@ -23,8 +23,11 @@ setup(
         "tqdm>=4.60",
         "psutil>=5.9",
         "matplotlib>=3.7",
+        "fastapi>=0.110,<1",       # ds2-serve (pydantic 2: no numpy constraint)
+        "uvicorn[standard]>=0.29,<1",
+        "python-multipart>=0.0.9,<1",
     ],
-    extras_require={"test": ["pytest>=7", "jiwer>=3", "pocketsphinx>=5"], "baseline": ["pocketsphinx>=5"]},
+    extras_require={"test": ["pytest>=7", "jiwer>=3", "pocketsphinx>=5", "httpx>=0.27,<1", "selenium>=4.20,<5"], "baseline": ["pocketsphinx>=5"]},
     entry_points={
         "console_scripts": [
             "ds2-make-corpus = data_prep.corpus.make_corpus:main",
@@ -37,6 +40,7 @@ setup(
             "ds2-export = deepspeech2.cli.export:main",
             "ds2-transcribe = deepspeech2.cli.transcribe:main",
             "ds2-bench = deepspeech2.cli.bench:main",
+            "ds2-serve = deepspeech2.cli.serve:main",
         ]
     },
 )

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepspeech2"
-LAYERS = ["core", "data", "model", "decoding", "training", "inference", "lab", "cli"]
+LAYERS = ["core", "data", "model", "decoding", "training", "inference", "serving", "lab", "cli"]
 
 
 def _imported_layers(path: Path) -> set[str]:
