@@ -58,24 +58,38 @@ def tiny_config(prepared_corpus, tmp_path):
     return _tiny_config(prepared_corpus, tmp_path)
 
 
+def _save_tiny_checkpoint(prepared_corpus: Path, out_dir: Path, name: str, overrides=()):
+    """A randomly initialised ``tiny_config`` network (with ``overrides``) saved as a training checkpoint."""
+    import dataclasses
+
+    from deepspeech2.core.config import apply_overrides
+    from deepspeech2.core.device import init_device
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.amp import make_loss_scaler
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.checkpoint import save_training_checkpoint
+    from deepspeech2.training.optimizer import build_optimizer
+
+    cfg = apply_overrides(_tiny_config(prepared_corpus, out_dir), list(overrides))
+    init_device("CPU", 0, cfg.train.cpu_threads)
+    net = build_network(cfg, build_vocab(cfg))
+    meta = {"step": 0, "epoch": 0, "metrics": {}, "config": dataclasses.asdict(cfg)}
+    return save_training_checkpoint(out_dir / "ckpt" / f"{name}.ckpt", net, build_optimizer(net, cfg),
+                                    make_loss_scaler(cfg.train), meta)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(prepared_corpus, tmp_path_factory):
     """A randomly initialised tiny network saved once per session as a training checkpoint with its
     sidecar YAML (same model settings as ``tiny_config``). Tests must not modify it."""
-    import dataclasses
+    return _save_tiny_checkpoint(prepared_corpus, tmp_path_factory.mktemp("tiny_checkpoint"), "tiny")
 
-    from deepspeech2.model.amp import make_loss_scaler
-    from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.build import build_network
-    from deepspeech2.training.optimizer import build_optimizer
-    from deepspeech2.training.checkpoint import save_training_checkpoint
-    from deepspeech2.core.device import init_device
 
-    out_dir = tmp_path_factory.mktemp("tiny_checkpoint")
-    cfg = _tiny_config(prepared_corpus, out_dir)
-    init_device("CPU", 0, cfg.train.cpu_threads)
-    vocab = build_vocab(cfg)
-    net = build_network(cfg, vocab)
-    meta = {"step": 0, "epoch": 0, "metrics": {}, "config": dataclasses.asdict(cfg)}
-    return save_training_checkpoint(out_dir / "ckpt" / "tiny.ckpt", net, build_optimizer(net, cfg),
-                                    make_loss_scaler(cfg.train), meta)
+STREAM_MODEL_OVERRIDES = ("model.bidirectional=false", "model.lookahead_context=3", "features.normalize=false")
+
+
+@pytest.fixture(scope="session")
+def tiny_stream_checkpoint(prepared_corpus, tmp_path_factory):
+    """Like ``tiny_checkpoint`` but unidirectional with a lookahead and unnormalised features (streamable)."""
+    return _save_tiny_checkpoint(prepared_corpus, tmp_path_factory.mktemp("tiny_stream_checkpoint"),
+                                 "tiny_stream", STREAM_MODEL_OVERRIDES)
