@@ -24,11 +24,18 @@ def _run_train(cfg_overrides: list[str], cwd: Path, timeout: int = 600, **kw) ->
 
 
 def _overrides(cfg) -> list[str]:
-    flat = []
-    for section, values in dataclasses.asdict(cfg).items():
-        flat += [f"{section}.{k}={v}" for k, v in values.items() if v != "" and not isinstance(v, bool)]
-        flat += [f"{section}.{k}={'true' if v else 'false'}" for k, v in values.items() if isinstance(v, bool)]
-    return flat
+    """Every key of ``cfg`` as a dotted ``section[.sub].key=value`` override."""
+    def flatten(tree: dict, prefix: str) -> list[str]:
+        out = []
+        for k, v in tree.items():
+            if isinstance(v, dict):
+                out += flatten(v, f"{prefix}{k}.")
+            elif isinstance(v, bool):
+                out.append(f"{prefix}{k}={'true' if v else 'false'}")
+            elif v != "":
+                out.append(f"{prefix}{k}={v}")
+        return out
+    return flatten(dataclasses.asdict(cfg), "")
 
 
 def _step_losses(run_dir: Path) -> dict[int, float]:

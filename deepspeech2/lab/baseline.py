@@ -16,7 +16,7 @@ import numpy as np
 
 from deepspeech2.data.audio import load_audio
 from deepspeech2.data.manifest import read_manifest, read_transcript
-from deepspeech2.decoding.metrics import score_utterance, write_recogs, write_wer_summary
+from deepspeech2.decoding.metrics import error_totals, score_utterance, write_recogs, write_wer_summary
 from deepspeech2.data.vocab import normalize_transcript
 
 __all__ = ["run_pocketsphinx", "main"]
@@ -59,11 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_recogs(out.with_suffix(".recogs.txt"), results)
     write_wer_summary(out.with_suffix(".wer-summary.txt"), results)
-    words, chars = sum(r.ref_words for r in results), sum(r.ref_chars for r in results)
+    totals = error_totals(results)
     summary = {"system": "pocketsphinx (bundled en-us model)", "set": args.set or Path(args.manifest).stem,
-               "wer": sum(r.word_edits for r in results) / max(words, 1),
-               "cer": sum(r.char_edits for r in results) / max(chars, 1),
-               "utterances": len(results), "rtf": wall / max(audio_s, 1e-9), "manifest": str(args.manifest)}
+               "wer": totals.wer, "cer": totals.cer, "utterances": totals.utterances, "rtf": wall / max(audio_s, 1e-9), "manifest": str(args.manifest)}
     out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(f"pocketsphinx {summary['set']}: WER {100 * summary['wer']:.2f}  CER {100 * summary['cer']:.2f}  "
           f"({summary['utterances']} utterances, RTF {summary['rtf']:.2f})")
