@@ -2,13 +2,18 @@
 # Create or reuse the project virtualenv, install the package and its system packages.
 # Usage: bash scripts/setup_env.sh            (standalone)
 #        source scripts/setup_env.sh          (from another script: leaves the venv active)
-# Environment: DS2_VENV (default <repo>/.venv), DS2_PYTHON (default python3.11 or python3).
+# Environment: DS2_VENV (default <repo>/.venv), DS2_PYTHON (default python3.11 or python3),
+#              DS2_TEST_BROWSER=1 (also Chromium + ChromeDriver for the page tests; run_tests.sh sets it).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DS2_VENV:-$REPO_ROOT/.venv}"
 APT_PACKAGES=(espeak-ng flite sox)        # speech engines for the offline corpus; sox for checks
 APT_BINARIES=(espeak-ng flite sox)
+if [ "${DS2_TEST_BROWSER:-0}" = 1 ]; then # the test path (run_tests.sh): the web page in headless Chromium
+  APT_PACKAGES+=(chromium chromium-driver)
+  APT_BINARIES+=(chromium chromedriver)
+fi
 
 ds2_log() { echo "[setup $(date +%H:%M:%S)] $*" >&2; }
 
