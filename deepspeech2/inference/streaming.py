@@ -58,7 +58,27 @@ def can_stream(model: AcousticModel) -> str:
     return ""
 
 
-class StreamingRecognizer:
+class _Recognizer:
+    """What both recognisers share: the count of samples received and the finished flag."""
+
+    model: AcousticModel
+    _samples: int = 0
+    finished: bool = False
+
+    @property
+    def seconds(self) -> float:
+        """Audio received so far (s)."""
+        return self._samples / self.model.features.sample_rate
+
+    def _take(self, audio: np.ndarray) -> np.ndarray:
+        if self.finished:
+            raise ValueError("the stream is finished")
+        audio = np.asarray(audio, np.float32)
+        self._samples += audio.size
+        return audio
+
+
+class StreamingRecognizer(_Recognizer):
     """Incremental greedy recognition with a unidirectional LSTM checkpoint (see the module docstring)."""
 
     def __init__(self, model: AcousticModel):
@@ -74,23 +94,15 @@ class StreamingRecognizer:
         self.context = model.model.lookahead_context
         hidden = model.model.hidden_size
         self._states = [(Tensor(np.zeros((1, 1, hidden), np.float32)),) * 2 for _ in range(model.model.num_layers)]
-        self._audio, self._audio_start, self._samples = np.zeros(0, np.float32), 0, 0
+        self._audio, self._audio_start = np.zeros(0, np.float32), 0
         self._feats, self._feats_start = np.zeros((0, 0), np.float32), 0     # (F, frames kept)
         self._next_out = 0                                                     # next conv output frame
         self._rnn_out = np.zeros((0, hidden), np.float32)                      # frames awaiting lookahead
         self._log_probs: list[np.ndarray] = []
-        self.finished = False
-
-    @property
-    def seconds(self) -> float:
-        return self._samples / self.model.features.sample_rate
 
     def accept(self, audio: np.ndarray) -> str:
         """Push (n,) float32 samples at the model's rate; returns the partial transcript."""
-        if self.finished:
-            raise ValueError("the stream is finished")
-        self._audio = np.concatenate([self._audio, np.asarray(audio, np.float32)])
-        self._samples += int(np.asarray(audio).size)
+        self._audio = np.concatenate([self._audio, self._take(audio)])
         self._step(final=False)
         return self.text()
 
@@ -178,25 +190,17 @@ class StreamingRecognizer:
         self._rnn_out = self._rnn_out[ready:]
 
 
-class RedecodingRecognizer:
+class RedecodingRecognizer(_Recognizer):
     """The streaming interface for models that cannot stream: each partial re-decodes all audio so far
     (at most once per ``partial_every`` seconds of new audio); the final result is the offline one."""
 
     def __init__(self, model: AcousticModel, decode, partial_every: float = 1.0):
         self.model, self.decode, self.partial_every = model, decode, partial_every
         self._pieces: list[np.ndarray] = []
-        self._samples, self._decoded_at, self._partial = 0, 0, ""
-        self.finished = False
-
-    @property
-    def seconds(self) -> float:
-        return self._samples / self.model.features.sample_rate
+        self._decoded_at, self._partial = 0, ""
 
     def accept(self, audio: np.ndarray) -> str:
-        if self.finished:
-            raise ValueError("the stream is finished")
-        self._pieces.append(np.asarray(audio, np.float32))
-        self._samples += int(np.asarray(audio).size)
+        self._pieces.append(self._take(audio))
         if self.seconds - self._decoded_at / self.model.features.sample_rate >= self.partial_every:
             self._partial = self._decode()[0]
             self._decoded_at = self._samples
