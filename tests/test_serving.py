@@ -22,11 +22,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 from deepspeech2.serving.uploads import Limits  # noqa: E402
 
 
-def make_client(model, cfg, **limits) -> TestClient:
-    from deepspeech2.decoding.decoders import build_decoder
+def make_client(model, **limits) -> TestClient:
     from deepspeech2.serving.app import create_app
 
-    return TestClient(create_app(model, build_decoder(cfg.eval, model.vocab), cfg.eval.decoder, Limits(**limits)))
+    return TestClient(create_app(model, Limits(**limits)))
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +34,19 @@ def stream_model(tiny_stream_checkpoint):
     from deepspeech2.inference.acoustic import load_acoustic_model
 
     cfg = load_config(None, ["train.cpu_threads=2"])      # model, features, labels come from the checkpoint
-    return load_acoustic_model(tiny_stream_checkpoint, cfg), cfg
+    return load_acoustic_model(tiny_stream_checkpoint, cfg)
 
 
 @pytest.fixture(scope="module")
 def client(stream_model):
-    with make_client(*stream_model) as test_client:
+    with make_client(stream_model) as test_client:
         yield test_client
 
 
-def _offline_text(model, cfg, path) -> str:
-    from deepspeech2.decoding.decoders import build_decoder
+def _offline_text(model, path) -> str:
     from deepspeech2.inference.transcribe import DEFAULT_CHUNK_SECONDS, transcribe_file
 
-    return transcribe_file(str(path), model, build_decoder(cfg.eval, model.vocab), DEFAULT_CHUNK_SECONDS, True).text
+    return transcribe_file(str(path), model, None, DEFAULT_CHUNK_SECONDS, timestamps=True).text
 
 
 def _upload(client, name: str, data: bytes, ctype: str = "audio/wav"):
@@ -56,10 +54,9 @@ def _upload(client, name: str, data: bytes, ctype: str = "audio/wav"):
 
 
 def test_transcribe_a_clip_any_rate_and_channels(client, stream_model, speech_clips):
-    model, cfg = stream_model
-    path = speech_clips["canoe"][0]
+    model, path = stream_model, speech_clips["canoe"][0]
     body = _upload(client, "canoe.flac", path.read_bytes(), "audio/flac").json()
-    assert body["text"] == _offline_text(model, cfg, path)
+    assert body["text"] == _offline_text(model, path)
     assert set(body) == {"text", "words", "duration", "processing_time", "rtf"}
     audio, rate = soundfile.read(path)
     assert body["duration"] == pytest.approx(audio.size / rate, abs=1e-3)
@@ -75,7 +72,7 @@ def test_transcribe_a_clip_any_rate_and_channels(client, stream_model, speech_cl
 
 
 def test_health_and_model(client, stream_model):
-    model, _ = stream_model
+    model = stream_model
     assert client.get("/v1/health").json()["status"] == "ok"
     info = client.get("/v1/model").json()
     assert info["parameters"] == model.parameters > 0 and info["format"] == "checkpoint"
@@ -110,10 +107,10 @@ def test_requests_that_are_not_uploads(client):
 
 def test_size_and_duration_limits(stream_model, speech_clips):
     data = speech_clips["canoe"][0].read_bytes()
-    with make_client(*stream_model, max_upload_bytes=len(data) - 1) as small:
+    with make_client(stream_model, max_upload_bytes=len(data) - 1) as small:
         response = _upload(small, "canoe.flac", data, "audio/flac")
         assert response.status_code == 413 and "upload limit" in response.json()["detail"]
-    with make_client(*stream_model, max_audio_seconds=0.5) as short:
+    with make_client(stream_model, max_audio_seconds=0.5) as short:
         response = _upload(short, "canoe.flac", data, "audio/flac")
         assert response.status_code == 413 and "over the limit of 0.5 s" in response.json()["detail"]
         with short.websocket_connect("/v1/stream") as ws:
@@ -122,8 +119,7 @@ def test_size_and_duration_limits(stream_model, speech_clips):
 
 
 def test_stream_partials_and_final_equal_offline(client, stream_model, speech_clips):
-    model, cfg = stream_model
-    path = speech_clips["stew"][0]
+    model, path = stream_model, speech_clips["stew"][0]
     pcm, _ = soundfile.read(path, dtype="int16")
     with client.websocket_connect("/v1/stream") as ws:
         partials = []
@@ -133,7 +129,7 @@ def test_stream_partials_and_final_equal_offline(client, stream_model, speech_cl
         ws.send_text(json.dumps({"type": "end"}))
         final = ws.receive_json()
     assert [p["type"] for p in partials] == ["partial"] * len(partials)
-    assert final["type"] == "final" and final["text"] == _offline_text(model, cfg, path)
+    assert final["type"] == "final" and final["text"] == _offline_text(model, path)
     assert all(final["text"].startswith(p["text"]) for p in partials)
 
 
@@ -175,7 +171,7 @@ def test_mindir_and_checkpoint_both_serve(tiny_config, tiny_checkpoint, tmp_path
     data = speech_clips["no"][0].read_bytes()
     texts = {}
     for path in (tiny_checkpoint, mindir):
-        with make_client(load_acoustic_model(path, cfg), cfg) as test_client:
+        with make_client(load_acoustic_model(path, cfg)) as test_client:
             info = test_client.get("/v1/model").json()
             assert info["model_path"] == str(path) and info["parameters"] > 0
             response = _upload(test_client, "no.flac", data, "audio/flac")

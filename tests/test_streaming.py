@@ -87,7 +87,6 @@ def test_checkpoint_streams_like_offline(tiny_config, tiny_stream_checkpoint, sp
 
 
 def test_models_that_cannot_stream_redecode(tiny_config, tiny_checkpoint, clip):
-    from deepspeech2.decoding.decoders import build_decoder
     from deepspeech2.inference.acoustic import load_acoustic_model
 
     model = load_acoustic_model(tiny_checkpoint, tiny_config)
@@ -95,7 +94,7 @@ def test_models_that_cannot_stream_redecode(tiny_config, tiny_checkpoint, clip):
     with pytest.raises(ValueError, match="bidirectional"):
         StreamingRecognizer(model)
     assert "normalize" in can_stream(_random_model("features.normalize=true"))
-    recognizer = RedecodingRecognizer(model, build_decoder(tiny_config.eval, model.vocab), partial_every=0.3)
+    recognizer = RedecodingRecognizer(model, partial_every=0.3)
     for begin in range(0, clip.size, 5120):
         recognizer.accept(clip[begin:begin + 5120])
     assert recognizer.finish()[0] == _offline(model, clip)[1]

@@ -24,14 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     extra.add_argument("--max_audio_seconds", type=float, default=defaults.max_audio_seconds)
     extra.add_argument("--max_pending", type=int, default=defaults.max_pending,
                        help="requests waiting for the model worker; more get HTTP 503")
-    flags = {"device_target": "train.device_target", "decoder": "eval.decoder", "lm_path": "eval.lm_path",
-             "beam_width": "eval.beam_width"}
+    flags = {"device_target": "train.device_target"}   # decoding is greedy: word times need its alignment
     cfg, args = parse_run_args(argv, "ds2-serve", "Serve a model over HTTP/WebSocket with a web page.", flags,
                                extra=extra)
     setup_logging()
     import uvicorn
 
-    from deepspeech2.decoding.decoders import build_decoder
     from deepspeech2.inference.acoustic import load_acoustic_model
     from deepspeech2.serving.app import create_app
 
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 1
     limits = Limits(int(args.max_upload_mb * (1 << 20)), args.max_audio_seconds, args.max_pending)
-    app = create_app(model, build_decoder(cfg.eval, model.vocab), cfg.eval.decoder, limits)
+    app = create_app(model, limits)
     log.info("serving %s on http://%s:%d/", args.model, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", ws_max_size=limits.max_frame_bytes + 1024)
     return 0

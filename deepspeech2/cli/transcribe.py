@@ -38,8 +38,8 @@ def _parse(argv):
     return cfg, args
 
 
-def _stream_files(args, model, decode) -> int:
-    """--stream: each file through a streaming recogniser in real time; latency figures per file."""
+def _stream_files(args, model) -> int:
+    """--stream: each file through a (greedy) streaming recogniser in real time; latency figures per file."""
     from deepspeech2.data.audio import AudioError, load_audio
     from deepspeech2.inference.realtime import simulate_stream
     from deepspeech2.inference.streaming import can_stream, make_recognizer
@@ -55,7 +55,7 @@ def _stream_files(args, model, decode) -> int:
             failed += 1
             log.error("%s", err)
             continue
-        report = simulate_stream(audio, make_recognizer(model, decode), rate, args.stream_chunk_seconds,
+        report = simulate_stream(audio, make_recognizer(model), rate, args.stream_chunk_seconds,
                                  args.pace, on_partial=lambda text: log.info("partial: %s", text))
         summary = report.summary()
         log.info("%s: %d chunks of %.0f ms, latency mean %.1f / p50 %.1f / p95 %.1f / max %.1f ms, RTF %.3f", path,
@@ -64,12 +64,12 @@ def _stream_files(args, model, decode) -> int:
     return 1 if failed else 0
 
 
-def _listen(args, model, decode) -> int:
+def _listen(args, model) -> int:
     from deepspeech2.inference.realtime import MicrophoneUnavailable, listen_microphone
     from deepspeech2.inference.streaming import make_recognizer
 
     try:
-        report = listen_microphone(make_recognizer(model, decode), model.features.sample_rate,
+        report = listen_microphone(make_recognizer(model), model.features.sample_rate,
                                    args.stream_chunk_seconds, on_partial=lambda text: log.info("partial: %s", text))
     except MicrophoneUnavailable as err:
         print(f"ds2-transcribe --mic: {err}", file=sys.stderr)
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     decode = build_decoder(cfg.eval, model.vocab)
     if args.mic:
-        return _listen(args, model, decode)
+        return _listen(args, model)
     if args.stream:
-        return _stream_files(args, model, decode)
+        return _stream_files(args, model)
     failed = 0
     for path in args.files:
         result = transcribe_file(path, model, decode, args.chunk_seconds,

@@ -194,8 +194,8 @@ class RedecodingRecognizer(_Recognizer):
     """The streaming interface for models that cannot stream: each partial re-decodes all audio so far
     (at most once per ``partial_every`` seconds of new audio); the final result is the offline one."""
 
-    def __init__(self, model: AcousticModel, decode, partial_every: float = 1.0):
-        self.model, self.decode, self.partial_every = model, decode, partial_every
+    def __init__(self, model: AcousticModel, partial_every: float = 1.0):
+        self.model, self.partial_every = model, partial_every
         self._pieces: list[np.ndarray] = []
         self._decoded_at, self._partial = 0, ""
 
@@ -211,10 +211,10 @@ class RedecodingRecognizer(_Recognizer):
         return self._decode() if self._samples else ("", [])
 
     def _decode(self) -> tuple[str, list[dict]]:
-        return transcribe_audio(np.concatenate(self._pieces), self.model, self.decode, DEFAULT_CHUNK_SECONDS,
+        return transcribe_audio(np.concatenate(self._pieces), self.model, None, DEFAULT_CHUNK_SECONDS,
                                 timestamps=True)
 
 
-def make_recognizer(model: AcousticModel, decode):
+def make_recognizer(model: AcousticModel):
     """A :class:`StreamingRecognizer` when the model can stream, else a :class:`RedecodingRecognizer`."""
-    return StreamingRecognizer(model) if not can_stream(model) else RedecodingRecognizer(model, decode)
+    return StreamingRecognizer(model) if not can_stream(model) else RedecodingRecognizer(model)

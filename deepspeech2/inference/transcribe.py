@@ -47,7 +47,7 @@ def word_times(text: str, frames: list[int], seconds_per_frame: float, offset: f
 def transcribe_audio(audio: np.ndarray, model, decode, chunk_seconds: float,
                      timestamps: bool) -> tuple[str, list[dict]]:
     """Text (and, with ``timestamps``, greedy word times) of (n_samples,) float32 audio at the model's
-    rate, decoded in pieces of ``chunk_seconds``."""
+    rate, decoded in pieces of ``chunk_seconds``; with timestamps the text is greedy too (``decode`` unused)."""
     from deepspeech2.decoding.decoders import greedy_decode_with_frames
 
     rate = model.features.sample_rate

@@ -27,7 +27,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_OVERHEAD = 64 * 1024      # multipart headers around the file, allowed above the upload limit
 
 
-def model_info(model: AcousticModel, decoder: str) -> dict:
+def model_info(model: AcousticModel) -> dict:
     """What ``GET /v1/model`` reports."""
     cfg = model.model
     reason = can_stream(model)
@@ -41,7 +41,7 @@ def model_info(model: AcousticModel, decoder: str) -> dict:
         "blank": model.vocab.blank,
         "model": dataclasses.asdict(cfg),
         "features": dataclasses.asdict(model.features),
-        "decoder": decoder,
+        "decoder": "greedy (word times come from its CTC alignment)",
         "output_frame_seconds": model.frame_seconds,
         "streaming": "incremental" if not reason else f"re-decoding ({reason})",
     }
@@ -67,7 +67,7 @@ async def _read_upload(request: Request, limits: Limits) -> UploadFile:
     return upload
 
 
-def create_app(model: AcousticModel, decode, decoder_name: str = "greedy", limits: Limits = Limits()) -> FastAPI:
+def create_app(model: AcousticModel, limits: Limits = Limits()) -> FastAPI:
     """The service around one loaded model; all model work goes through one worker thread."""
     worker = ModelWorker(limits.max_pending)
     started = time.time()
@@ -90,7 +90,7 @@ def create_app(model: AcousticModel, decode, decoder_name: str = "greedy", limit
     def transcribe(stream, filename: str) -> dict:
         t0 = time.perf_counter()
         audio = decode_upload(stream, filename, model.features.sample_rate, limits)
-        text, words = transcribe_audio(audio, model, decode, DEFAULT_CHUNK_SECONDS, timestamps=True)
+        text, words = transcribe_audio(audio, model, None, DEFAULT_CHUNK_SECONDS, timestamps=True)
         duration, elapsed = audio.size / model.features.sample_rate, time.perf_counter() - t0
         return {"text": text, "words": words, "duration": round(duration, 3),
                 "processing_time": round(elapsed, 3), "rtf": round(elapsed / duration, 4)}
@@ -113,11 +113,11 @@ def create_app(model: AcousticModel, decode, decoder_name: str = "greedy", limit
 
     @app.get("/v1/model")
     async def describe() -> dict:
-        return model_info(model, decoder_name)
+        return model_info(model)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
-        await serve_stream(ws, model, decode, worker, limits)
+        await serve_stream(ws, model, worker, limits)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -35,8 +35,8 @@ def _is_end(text: str) -> bool:
     return True
 
 
-async def _run_session(ws: WebSocket, model, decode, worker: ModelWorker, limits: Limits) -> None:
-    recognizer = await worker.run(make_recognizer, model, decode)
+async def _run_session(ws: WebSocket, model, worker: ModelWorker, limits: Limits) -> None:
+    recognizer = await worker.run(make_recognizer, model)
     busy = 0.0
     while True:
         message = await ws.receive()
@@ -61,11 +61,11 @@ async def _run_session(ws: WebSocket, model, decode, worker: ModelWorker, limits
             return
 
 
-async def serve_stream(ws: WebSocket, model, decode, worker: ModelWorker, limits: Limits) -> None:
+async def serve_stream(ws: WebSocket, model, worker: ModelWorker, limits: Limits) -> None:
     """One streaming session; bad frames end it with an error message, never the server."""
     await ws.accept()
     try:
-        await _run_session(ws, model, decode, worker, limits)
+        await _run_session(ws, model, worker, limits)
     except WebSocketDisconnect:
         log.info("stream client disconnected")
     except (BadInput, WorkerBusy) as err:
