@@ -57,7 +57,7 @@ if stage_on 2; then
   echo "== stage 2: synthesise the offline LibriSpeech-format corpus"
   timed corpus ds2-make-corpus --out "$DATA/corpus" --seed 0 --minutes-per-speaker "$MINUTES_PER_SPEAKER" \
     --split "train-clean-100:$TRAIN_HOURS" --split "dev-clean:$EVAL_HOURS" \
-    --split "test-clean:$EVAL_HOURS" --split "test-other:$EVAL_HOURS"
+    --split "test-clean:$EVAL_HOURS" --split "test-other:$EVAL_HOURS" --split "test-heldout:$EVAL_HOURS"
 fi
 if stage_on 3; then
   echo "== stage 3: prepare wav/txt and JSON + CSV manifests"
@@ -72,10 +72,10 @@ if stage_on 4; then
   python -m deepspeech2.lab.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
 fi
 if stage_on 5; then
-  echo "== stage 5: evaluate test-clean and test-other (greedy, and beam search with a 3-gram LM)"
+  echo "== stage 5: evaluate test-clean, test-other and test-heldout (voices never heard in training; greedy, and beam search with a 3-gram LM)"
   require_file "$CKPT" "trained checkpoint (run stage 4)"
   timed lm ds2-build-lm --manifest "$PREPARED/libri_train_manifest.json" --order 3 --out "$EXP/lm.arpa"
-  for set in test_clean test_other; do
+  for set in test_clean test_other test_heldout; do
     LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
     LOG="$LOG" timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
