@@ -16,7 +16,7 @@ from typing import Any, Literal, Sequence
 import yaml
 
 __all__ = [
-    "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType",
+    "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType", "RnnImpl",
     "ConvActivation", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
     "AugmentConfig", "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
@@ -37,6 +37,7 @@ AmpLevel = Literal["O0", "O1", "O2", "O3"]
 AmpDtype = Literal["float16", "bfloat16"]
 LossScale = Literal["none", "static", "dynamic"]
 RnnType = Literal["lstm", "gru"]
+RnnImpl = Literal["auto", "fused", "portable"]  # deepspeech2.model.rnn_impl
 ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
 ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
@@ -102,6 +103,8 @@ class ModelConfig:
     conv_activation: ConvActivation = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
     conv_bias: bool = False        # bias in the conv layers (zoo: none)
     rnn_type: RnnType = "lstm"         # lstm | gru
+    rnn_impl: RnnImpl = "auto"     # auto (fused on CPU, portable elsewhere) | fused (both directions in one
+                                   # CPU kernel call) | portable (one LSTM per direction, any device)
     hidden_size: int = 1024        # RNN hidden units per direction
     num_layers: int = 5            # stacked RNN layers
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)

@@ -16,6 +16,7 @@ from mindspore.common.initializer import HeNormal, Uniform, initializer
 from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
 from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
+from deepspeech2.model.rnn_impl import DirectionLSTM, resolve_rnn_impl
 
 __all__ = ["DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
 
@@ -70,21 +71,26 @@ class MaskConv(nn.Cell):
 class MaskedRNN(nn.Cell):
     """One LSTM/GRU layer over (T, N, D) whose backward direction never reads padding.
 
-    Both directions run in ONE fused oneDNN call. The input gets an extra feature that is 1 on
+    ``impl`` (``model.rnn_impl``, see :mod:`deepspeech2.model.rnn_impl`): ``fused`` runs both
+    directions in ONE oneDNN call (CPU weight layout). The input gets an extra feature that is 1 on
     padded frames; its weight is a constant that pins the backward direction's input gate (LSTM)
     to 0 or update gate (GRU) to 1 there, so that direction's state stays exactly zero until it
-    reaches the utterance's last valid frame — as if the utterance had been run alone.
+    reaches the utterance's last valid frame — as if the utterance had been run alone. ``portable``
+    (LSTM only) runs one LSTM per direction, the backward one on each utterance's valid frames
+    reversed in place (``ReverseSequence``), so it never reads padding either.
     LSTM: torch's equations, gates (i, f, g, o). GRU: oneDNN's "original" GRU (reset gate applied
     to h before the recurrent product), gates (update, reset, candidate) — not torch's variant.
-    Directions are summed; padded output frames are zero. Flat weights use the CPU kernels' layout.
+    Directions are summed; padded output frames are zero. Parameters are the same for both impls.
     """
 
-    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, bidirectional: bool):
+    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, bidirectional: bool,
+                 impl: str = "auto"):
         super().__init__()
         gates = {"lstm": 4, "gru": 3}.get(rnn_type)
         if gates is None:
             raise ValueError(f"model.rnn_type must be lstm or gru, got {rnn_type!r}")
         self.hidden, self.bidirectional = hidden_size, bidirectional
+        self.fused = resolve_rnn_impl(impl, rnn_type, mindspore.get_context("device_target")) == "fused"
         self.directions = ("", "_reverse") if bidirectional else ("",)
         bound = 1.0 / np.sqrt(hidden_size)
         for suffix in self.directions:
@@ -92,17 +98,26 @@ class MaskedRNN(nn.Cell):
                                 ("weight_hh_l0", (gates * hidden_size, hidden_size)),
                                 ("bias_ih_l0", (gates * hidden_size,)), ("bias_hh_l0", (gates * hidden_size,))):
                 setattr(self, name + suffix, Parameter(initializer(Uniform(bound), shape), name=name + suffix))
+        self.is_lstm = rnn_type == "lstm"
+        if self.fused:
+            self._init_fused(input_size, gates)
+        else:
+            self.direction = DirectionLSTM(input_size, hidden_size)
+            self.reverse = ops.ReverseSequence(seq_dim=0, batch_dim=1)
+
+    def _init_fused(self, input_size: int, gates: int) -> None:
+        """The two-direction kernel and the constant input-weight column of the padding feature."""
+        hidden, bidirectional = self.hidden, self.bidirectional
         in_size = input_size + 1 if bidirectional else input_size   # + the padding-indicator feature
-        if rnn_type == "lstm":
-            self.op = ops.LSTM(in_size, hidden_size, 1, True, bidirectional, 0.0)
+        if self.is_lstm:
+            self.op = ops.LSTM(in_size, hidden, 1, True, bidirectional, 0.0)
         else:
             # MindSpore's private oneDNN GRU (the public API only has nn.GRU's Python loop); imported
             # here so that loading the model never touches a private module unless a GRU is built.
             from mindspore.ops.operations._rl_inner_ops import GRUV2
-            self.op = GRUV2(in_size, hidden_size, 1, True, bidirectional, 0.0)
-        self.is_lstm = rnn_type == "lstm"
-        pin = np.zeros((gates * hidden_size, 1), np.float32)        # backward gate 0 (LSTM i→0, GRU u→1)
-        pin[:hidden_size] = -GATE_SATURATION if self.is_lstm else GATE_SATURATION
+            self.op = GRUV2(in_size, hidden, 1, True, bidirectional, 0.0)
+        pin = np.zeros((gates * hidden, 1), np.float32)             # backward gate 0 (LSTM i→0, GRU u→1)
+        pin[:hidden] = -GATE_SATURATION if self.is_lstm else GATE_SATURATION
         self.pin_reverse = Tensor(pin)
         self.pin_forward = Tensor(np.zeros_like(pin))
 
@@ -118,8 +133,26 @@ class MaskedRNN(nn.Cell):
             bias = (self.bias_ih_l0 + self.bias_hh_l0,)
         return ops.cat(w_ih + w_hh + bias).astype(dtype).view(-1, 1, 1)
 
+    def _direction(self, x: Tensor, h: Tensor, c: Tensor, reverse: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """Portable: one direction's LSTM over x (T, N, D) from (h, c) (1, N, H) → y, h_T, c_T."""
+        if reverse:
+            return self.direction(x, h, c, self.weight_ih_l0_reverse, self.weight_hh_l0_reverse,
+                                  self.bias_ih_l0_reverse, self.bias_hh_l0_reverse)
+        return self.direction(x, h, c, self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0)
+
+    def _portable(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (T, N, D), lengths (N,) → summed directions (T, N, H), padded frames not yet zeroed."""
+        h0 = ops.zeros((1, x.shape[1], self.hidden), x.dtype)                # (1, N, H)
+        y = self._direction(x, h0, h0, False)[0]                             # (T, N, H)
+        if self.bidirectional:
+            x_rev = self.reverse(x, lengths)                                 # valid frames reversed
+            y = y + self.reverse(self._direction(x_rev, h0, h0, True)[0], lengths)
+        return y
+
     def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         """x (T, N, D) zero on padding, mask (T, N, 1), lengths (N,) → (T, N, H)."""
+        if not self.fused:
+            return self._portable(x, lengths) * mask
         n = x.shape[1]
         if self.bidirectional:
             x = ops.cat((x, 1 - mask), 2)                                    # (T, N, D + 1)
@@ -137,6 +170,8 @@ class MaskedRNN(nn.Cell):
         → y (T, N, H), h_T, c_T. From zero state it equals ``construct`` on an unpadded batch."""
         if self.bidirectional or not self.is_lstm:
             raise ValueError("run_with_state needs a unidirectional LSTM layer")
+        if not self.fused:
+            return self._direction(x, h, c, False)
         y, h, c = self.op(x, h, c, self._flat_weights(x.dtype))[:3]
         return y, h, c
 
@@ -147,7 +182,8 @@ class RNNStack(nn.Cell):
     def __init__(self, cfg: ModelConfig, input_size: int):
         super().__init__()
         sizes = [input_size] + [cfg.hidden_size] * (cfg.num_layers - 1)
-        layers = nn.CellList([MaskedRNN(cfg.rnn_type, s, cfg.hidden_size, cfg.bidirectional) for s in sizes])
+        layers = nn.CellList([MaskedRNN(cfg.rnn_type, s, cfg.hidden_size, cfg.bidirectional, cfg.rnn_impl)
+                              for s in sizes])
         self.layer_name = f"{cfg.rnn_type}s"             # RNN.lstms.{i} are the zoo's names
         setattr(self, self.layer_name, layers)
         self.norms = nn.CellList([nn.BatchNorm1d(cfg.hidden_size) for _ in sizes[1:]]) if cfg.rnn_batch_norm else None
@@ -203,8 +239,10 @@ class DeepSpeech2(nn.Cell):
         if model_cfg.rnn_type == "gru":
             log.warning("rnn_type gru is experimental: MindSpore's GRUV2 backward fails for some shapes "
                         "(PYNATIVE, and GRAPH with some sizes); lstm is the tested choice")
-        if mindspore.get_context("device_target") != "CPU":
-            log.warning("DeepSpeech2's fused RNN weights use the CPU kernels' layout; other devices are untested")
+        device = mindspore.get_context("device_target")
+        if device != "CPU":
+            log.warning("DeepSpeech2 on %s: the portable RNN (model.rnn_impl=%s) was tested only on CPU",
+                        device, model_cfg.rnn_impl)
         self.num_freq = num_freq_bins(feature_cfg)
         self.conv = MaskConv(model_cfg)
         self.RNN = RNNStack(model_cfg, rnn_input_size(model_cfg, feature_cfg))   # zoo's attribute name
