@@ -95,5 +95,6 @@ if stage_on 6; then
 fi
 if stage_on 7; then
   echo "== stage 7: results"
-  python -m deepspeech2.lab.results --exp "$EXP"
+  case "$(basename "$CONFIG")" in lab_long.yaml) goals=long ;; *) goals=quickstart ;; esac
+  python -m deepspeech2.lab.results --exp "$EXP" --goals "$goals"
 fi

@@ -72,7 +72,9 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     assert "43.21" in text and "12.34" in text and "69.61" in text  # our WER/CER and pocketsphinx's
     assert "第 1 轮结束：dev 损失 123.40，WER 50.00%，CER 25.00%" in text
     assert "dev 损失最低在第 1 轮（共 1 轮），仍在下降。" in text
-    assert "≤ 34.80%）：本次最好 43.21%，**未达到**" in text
+    assert "test-clean WER 43.21%（目标 ≤ 34.00%）：**未达到**" in text
+    assert "test-clean CER 12.34%（目标 ≤ 12.00%）：**未达到**" in text
+    assert "test-other CER：未评估" in text
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
     assert "合成：1.60 小时音频，墙钟 43 秒，2.23 小时音频/分钟，每小时音频 54 CPU 秒。" in text
@@ -81,8 +83,8 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
 
 def test_report_checks_the_long_recipe_goal(tmp_path, repo_root):
     text = _report(tmp_path, repo_root, long_run=True)
-    assert "CER ≤ 5%）：本次最好 4.32%，达到" in text              # the long run's test-clean CER, checked
-    assert "CER ≤ 5%）：本次最好 12.34%" not in text                # not the quickstart's
+    assert "test-clean CER 4.32%（目标 ≤ 5.00%）：达到" in text      # the long run's test-clean CER, checked
+    assert "test-clean CER 12.34%（目标 ≤ 5.00%）" not in text       # not the quickstart's
     assert text.count("| train-clean-100 | 1.50 | 455 | 45 | 11.8 |") == 2   # its corpus table too
     assert "每小时音频 54 CPU 秒（本次运行复用了先前合成的语料）。" in text      # reused corpus: no crash
     assert "dev 损失最低在第 2 轮（共 3 轮）之后回升（过拟合）。" in text

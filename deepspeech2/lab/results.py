@@ -6,7 +6,17 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["collect_results", "format_table", "main"]
+__all__ = ["collect_results", "format_table", "GOALS", "check_goals", "format_goals", "main"]
+
+# The accuracy targets of issue #12 (fractions): (set, metric, bound). A bound "2x:test_clean" is relative to
+# the run's own test-clean CER (voices never heard in training may be at most twice as hard).
+GOALS: dict[str, tuple[tuple[str, str, float | str], ...]] = {
+    "quickstart": (("test_clean", "wer", 0.34), ("test_clean", "cer", 0.12), ("test_other", "cer", 0.20),
+                   ("test_heldout", "cer", "2x:test_clean")),
+    "long": (("test_clean", "wer", 0.15), ("test_clean", "cer", 0.05), ("test_other", "cer", 0.10),
+             ("test_heldout", "cer", "2x:test_clean")),
+}
+RELATIVE_PREFIX = "2x:"
 
 
 def _stage_times(path: Path) -> dict[str, int]:
@@ -51,13 +61,49 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _best(results: dict, set_name: str, metric: str) -> float | None:
+    """The run's best ``metric`` on ``set_name`` over its decoders (None when not evaluated)."""
+    values = [s[metric] for name, s in results["evals"].items() if name.split("-")[0] == set_name]
+    return min(values) if values else None
+
+
+def check_goals(results: dict, recipe: str) -> list[dict]:
+    """Each goal of ``recipe`` with the run's best value and whether it is met (None: not evaluated)."""
+    rows = []
+    for set_name, metric, bound in GOALS[recipe]:
+        value = _best(results, set_name, metric)
+        if isinstance(bound, str):
+            reference = _best(results, bound.removeprefix(RELATIVE_PREFIX), metric)
+            bound = None if reference is None else 2 * reference
+        met = None if value is None or bound is None else value <= bound
+        rows.append({"set": set_name, "metric": metric, "value": value, "bound": bound, "met": met})
+    return rows
+
+
+def format_goals(rows: list[dict]) -> str:
+    """One line per goal: ``test_clean CER 9.10 % ≤ 12.00 %: met``."""
+    lines = []
+    for r in rows:
+        if r["met"] is None:
+            lines.append(f"{r['set']} {r['metric'].upper()}: not evaluated")
+            continue
+        verdict = "met" if r["met"] else "NOT met"
+        lines.append(f"{r['set']} {r['metric'].upper()} {100 * r['value']:.2f} % ≤ {100 * r['bound']:.2f} %: {verdict}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.results", description=__doc__)
     parser.add_argument("--exp", required=True, help="run directory (train.output_dir)")
+    parser.add_argument("--goals", choices=sorted(GOALS), help="also check this recipe's accuracy targets")
     args = parser.parse_args(argv)
     results = collect_results(args.exp)
+    if args.goals:
+        results["goals"] = check_goals(results, args.goals)
     (Path(args.exp) / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(format_table(results))
+    if args.goals:
+        print(f"\naccuracy targets ({args.goals}; best decoder per set):\n" + format_goals(results["goals"]))
     return 0
 
 
