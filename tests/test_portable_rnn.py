@@ -13,7 +13,7 @@ from deepspeech2.core.config import FeatureConfig, ModelConfig, load_config  # n
 from deepspeech2.data.shapes import output_lengths  # noqa: E402
 from deepspeech2.model.loss import CTCLoss  # noqa: E402
 from deepspeech2.model.network import DeepSpeech2, MaskedRNN  # noqa: E402
-from deepspeech2.model.rnn_impl import pack_lstm_weights, resolve_rnn_impl  # noqa: E402
+from deepspeech2.model.rnn_impl import DirectionLSTM, pack_lstm_weights, resolve_rnn_impl  # noqa: E402
 from deepspeech2.model.weights import load_weights  # noqa: E402
 
 mindspore.set_device("CPU")
@@ -178,17 +178,6 @@ def test_rnn_impl_choice_per_device():
         load_config(None, ["model.rnn_impl=cudnn"])
 
 
-def _torch_lstm(x, w_ih, w_hh, b_ih, b_hh):
-    """torch.nn.LSTM equations, gates (i, f, g, o); x (T, D) → (T, H)."""
-    h = np.zeros(w_hh.shape[1]); c = np.zeros_like(h); out = []
-    for x_t in x:
-        i, f, g, o = np.split(w_ih @ x_t + b_ih + w_hh @ h + b_hh, 4)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-        out.append(h)
-    return np.array(out)
-
-
 def _ascend_dynamic_rnn(x, weight, bias):
     """ops.DynamicRNN's documented equations: [x, h] @ W (D + H, 4H) + b, gates (i, j, f, o)."""
     h = np.zeros(weight.shape[1] // 4); c = np.zeros_like(h); out = []
@@ -201,7 +190,8 @@ def _ascend_dynamic_rnn(x, weight, bias):
 
 
 def test_device_packings_follow_torch_equations():
-    """GPU/Ascend cannot run here: check their packed weights against each kernel's documented form."""
+    """GPU/Ascend cannot run here: GPU's flat weight is [W_ih, W_hh, b_ih, b_hh]; Ascend's packing run
+    through DynamicRNN's documented equations equals the CPU kernel (torch's equations, test_model)."""
     rng = np.random.default_rng(4)
     d, hid = 5, 3
     w_ih, w_hh = rng.standard_normal((4 * hid, d)), rng.standard_normal((4 * hid, hid))
@@ -213,8 +203,9 @@ def test_device_packings_follow_torch_equations():
         [w_ih.ravel(), w_hh.ravel(), b_ih, b_hh]), rtol=1e-6)
     weight, bias = pack_lstm_weights(*tensors, "Ascend")
     assert weight.shape == (d + hid, 4 * hid) and bias.shape == (4 * hid,)
-    x = rng.standard_normal((6, d))
-    np.testing.assert_allclose(_ascend_dynamic_rnn(x, weight.asnumpy().astype(np.float64), bias.asnumpy()),
-                               _torch_lstm(x, w_ih, w_hh, b_ih, b_hh), atol=1e-5)
+    x = rng.standard_normal((6, 1, d)).astype(np.float32)
+    h0 = Tensor(np.zeros((1, 1, hid), np.float32))
+    cpu = DirectionLSTM(d, hid, "CPU")(Tensor(x), h0, h0, *tensors)[0].asnumpy()[:, 0]  # torch's equations
+    np.testing.assert_allclose(_ascend_dynamic_rnn(x[:, 0], weight.asnumpy(), bias.asnumpy()), cpu, atol=1e-5)
     with pytest.raises(ValueError, match="device"):
         pack_lstm_weights(*tensors, "TPU")
