@@ -13,10 +13,14 @@ import shutil
 from pathlib import Path
 from string import Template
 
-from deepspeech2.lab.results import check_goals, collect_results
+from deepspeech2.lab.results import check_goals, collect_results, format_goals
 
 __all__ = ["gather", "main"]
 MISSING = "（未运行：请先执行对应脚本）"
+GOAL_WORDING_ZH = {"line": "- {set} {metric} {value:.2f}%（目标 ≤ {bound:.2f}%）：{verdict}", "missing": "- {set} {metric}：未评估",
+                   "verdicts": ("达到", "**未达到**"),
+                   "names": {"test_clean": "test-clean", "test_other": "test-other",
+                             "test_heldout": "test-heldout（未听过的声音）"}}
 
 
 def _read_json(path: Path) -> dict | None:
@@ -101,15 +105,7 @@ def _goal_lines(results: dict, recipe: str) -> str:
     rows = check_goals(results, recipe)
     if all(r["met"] is None for r in rows):
         return MISSING
-    names = {"test_clean": "test-clean", "test_other": "test-other", "test_heldout": "test-heldout（未听过的声音）"}
-    lines = []
-    for r in rows:
-        if r["met"] is None:
-            lines.append(f"- {names[r['set']]} {r['metric'].upper()}：未评估")
-            continue
-        verdict = "达到" if r["met"] else "**未达到**"
-        lines.append(f"- {names[r['set']]} {r['metric'].upper()} {100 * r['value']:.2f}%（目标 ≤ {100 * r['bound']:.2f}%）：{verdict}")
-    return "\n".join(lines)
+    return format_goals(rows, GOAL_WORDING_ZH)
 
 
 def _long_run(exp: Path) -> str:

@@ -80,15 +80,20 @@ def check_goals(results: dict, recipe: str) -> list[dict]:
     return rows
 
 
-def format_goals(rows: list[dict]) -> str:
-    """One line per goal: ``test_clean CER 9.10 % ≤ 12.00 %: met``."""
+GOAL_WORDING = {"line": "{set} {metric} {value:.2f} % ≤ {bound:.2f} %: {verdict}",
+                "missing": "{set} {metric}: not evaluated", "verdicts": ("met", "NOT met"), "names": {}}
+
+
+def format_goals(rows: list[dict], wording: dict = GOAL_WORDING) -> str:
+    """One line per goal, e.g. ``test_clean CER 9.10 % ≤ 12.00 %: met`` (``wording`` gives other languages)."""
     lines = []
     for r in rows:
+        fields = {"set": wording["names"].get(r["set"], r["set"]), "metric": r["metric"].upper()}
         if r["met"] is None:
-            lines.append(f"{r['set']} {r['metric'].upper()}: not evaluated")
+            lines.append(wording["missing"].format(**fields))
             continue
-        verdict = "met" if r["met"] else "NOT met"
-        lines.append(f"{r['set']} {r['metric'].upper()} {100 * r['value']:.2f} % ≤ {100 * r['bound']:.2f} %: {verdict}")
+        verdict = wording["verdicts"][0 if r["met"] else 1]
+        lines.append(wording["line"].format(**fields, value=100 * r["value"], bound=100 * r["bound"], verdict=verdict))
     return "\n".join(lines)
 
 
