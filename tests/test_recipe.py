@@ -32,6 +32,7 @@ def test_budget_picks_the_last_epoch_within_it(tmp_path):
     assert rows[1]["changes"] == {"model.conv_stack": "small_t4", "optim.lr": 0.001}
     assert rows[1]["budget"]["cer"] == 0.2 and rows[1]["last"]["cer"] == 0.15
     assert "| fast | `model.conv_stack=small_t4`, `optim.lr=0.001` | 30.0 | 30 | 20.0 / 40.0 |" in table
+    assert table.splitlines()[-1].endswith("| 50.0, 30.0, 20.0, 15.0 |")           # the curve by epoch
 
 
 def test_cli_writes_json_and_markdown(tmp_path):

@@ -80,7 +80,7 @@ def _within_budget(record: dict, budget_min: float) -> dict | None:
 
 
 SKIPPED_KEYS = ("data.train_manifest", "data.val_manifest", "data.test_manifest", "train.output_dir",
-                "train.cpu_threads")
+                "train.cpu_threads", "train.epochs")   # where the data is, and how long a run was let go
 
 
 def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str]:
@@ -89,6 +89,7 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
     defaults = _flatten(config_to_dict(Config()))       # keys a run's config predates
     base = {**defaults, **records[0]["config"]} if records else {}
     rows = []
+    record_epochs = {record["label"]: record["epochs"] for record in records}
     for record in records:
         config = {**defaults, **record["config"]}
         changed = {k: v for k, v in config.items() if base.get(k) != v and k not in SKIPPED_KEYS}
@@ -97,7 +98,8 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
         rows.append({"label": record["label"], "changes": changed,
                      "audio_s_per_s": record["audio_s_per_s"], "budget": best, "last": last})
     lines = [f"| setting | changes vs. first row | audio-s/s | updates ≤ {budget_min:g} min | dev CER / WER ≤ "
-             f"{budget_min:g} min | last epoch: updates, min, dev CER / WER |", "|---|---|---|---|---|---|"]
+             f"{budget_min:g} min | last epoch: updates, min, dev CER / WER | dev CER % by epoch |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         changes = ", ".join(f"`{k}={v}`" for k, v in row["changes"].items()) or "—"
         rate = f"{row['audio_s_per_s']:.1f}" if row["audio_s_per_s"] else "–"
@@ -105,7 +107,8 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
         within = (f"{b['step']} | {100 * b['cer']:.1f} / {100 * b['wer']:.1f}" if b else "– | –")
         tail = (f"{last['step']}, {last['minutes']:.1f}, {100 * last['cer']:.1f} / {100 * last['wer']:.1f}"
                 if last and last["minutes"] is not None else "–")
-        lines.append(f"| {row['label']} | {changes} | {rate} | {within} | {tail} |")
+        curve = ", ".join(f"{100 * e['cer']:.1f}" for e in record_epochs[row["label"]])
+        lines.append(f"| {row['label']} | {changes} | {rate} | {within} | {tail} | {curve} |")
     return rows, "\n".join(lines)
 
 
