@@ -49,8 +49,12 @@ def _fake_data(data: Path, reused: bool = False) -> None:
 
 
 def _report(tmp_path: Path, repo_root, long_run: bool) -> str:
+    (tmp_path / "report").mkdir()
+    return _report_into(tmp_path, repo_root, long_run)
+
+
+def _report_into(tmp_path: Path, repo_root, long_run: bool = False) -> str:
     out = tmp_path / "report"
-    out.mkdir()
     shutil.copyfile(Path(repo_root) / "report" / "template.md", out / "template.md")
     exp = tmp_path / "exp" / "lab_small"
     _fake_run(exp)
@@ -88,3 +92,10 @@ def test_report_checks_the_long_recipe_goal(tmp_path, repo_root):
     assert text.count("| train-clean-100 | 1.50 | 455 | 45 | 11.8 |") == 2   # its corpus table too
     assert "每小时音频 54 CPU 秒（本次运行复用了先前合成的语料）。" in text      # reused corpus: no crash
     assert "dev 损失最低在第 2 轮（共 3 轮）之后回升（过拟合）。" in text
+
+
+def test_report_renders_the_committed_recipe_study(tmp_path, repo_root):
+    (tmp_path / "report" / "data").mkdir(parents=True)
+    shutil.copyfile(Path(repo_root) / "report" / "data" / "recipe.json", tmp_path / "report" / "data" / "recipe.json")
+    text = _report_into(tmp_path, repo_root)
+    assert "| 1 reference" in text and "dev CER % by epoch" in text and "测量条件：" in text

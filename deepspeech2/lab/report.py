@@ -100,6 +100,17 @@ def _model_summary(exp: Path) -> str:
             f"预热 {o.warmup_steps} 步，每轮除以 {o.anneal:g}，{cfg.train.epochs} 轮。")
 
 
+def _recipe_study(path: Path) -> tuple[str, str]:
+    """The recipe-study table re-rendered from its committed record, and how it was measured."""
+    study = _read_json(path)
+    if not study:
+        return MISSING, ""
+    from deepspeech2.lab.recipe import study_table
+
+    _, table = study_table(study["runs"], study["budget_min"])
+    return table, f"测量条件：{study.get('note', '')}"
+
+
 def _goal_lines(results: dict, recipe: str) -> str:
     """The recipe's accuracy targets (deepspeech2.lab.results.GOALS) checked, one line each."""
     rows = check_goals(results, recipe)
@@ -141,6 +152,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
                       (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():
             shutil.copyfile(src, figures / name)
+    values["recipe_table"], values["recipe_note"] = _recipe_study(figures.parent / "data" / "recipe.json")
     values["speedup_table"] = (speedup / "speedup.md").read_text(encoding="utf-8") if (speedup / "speedup.md").is_file() else MISSING
     check = _read_json(exp / "mindir_check.json")
     values["mindir_check"] = (f"MINDIR 与检查点在 {check['utterances']} 条测试句上的识别结果"
