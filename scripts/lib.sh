@@ -8,12 +8,18 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$PWD/$1" ;; esac; }
 
 # run_logged LOGFILE CMD...: run in the foreground, output to the console and appended to LOGFILE.
+# Ctrl-C / SIGTERM sent to the whole process group (a terminal, kill -- -PGID, a batch scheduler) is for
+# CMD alone: tee ignores both and logs until CMD has saved its checkpoint and exited, and this shell
+# waits for CMD and returns its status (130 after SIGINT, 143 after SIGTERM).
 run_logged() {
   local logfile="$1"; shift
   mkdir -p "$(dirname "$logfile")"
   echo "[$(date '+%F %T')] $*" | tee -a "$logfile"
-  "$@" 2>&1 | tee -a "$logfile"
-  return "${PIPESTATUS[0]}"
+  local status=0
+  trap : INT TERM
+  "$@" 2>&1 | (trap '' INT TERM; exec tee -a "$logfile") || status=$?   # pipefail: CMD's status
+  trap - INT TERM
+  return "$status"
 }
 
 # require_file PATH WHAT: fail with a clear message when an input file is missing.

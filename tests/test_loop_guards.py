@@ -105,3 +105,52 @@ def test_prune_and_resume_round_trip_with_real_weights(tmp_path):
     for p in fresh.get_parameters():
         np.testing.assert_array_equal(p.asnumpy(), saved[15][p.name], err_msg=p.name)
     assert loss_scale_value(fresh_scaler) == loss_scale_value(scaler)
+
+
+def _fake_checkpoint(folder: Path, name: str, step: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.ckpt").write_bytes(b"weights")
+    (folder / f"{name}.yaml").write_text(f"step: {step}\n")
+    return folder / f"{name}.ckpt"
+
+
+def test_pruning_keeps_the_checkpoint_just_written_and_best(tmp_path):
+    """A run resumed from step 10 while step 20 and 30 exist writes step 15: it stays, and so does best."""
+    from deepspeech2.training.checkpoint import prune_checkpoints
+
+    folder = tmp_path / "checkpoints"
+    for step in (10, 20, 30):
+        _fake_checkpoint(folder, f"step_{step}", step)
+    _fake_checkpoint(folder, "best", 10)
+    just_written = _fake_checkpoint(folder, "step_15", 15)
+    prune_checkpoints(folder, keep_last=1, protect=just_written)
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best.ckpt", "step_15.ckpt"]
+    prune_checkpoints(folder, keep_last=2, protect=_fake_checkpoint(folder, "step_16", 16))
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["best.ckpt", "step_15.ckpt", "step_16.ckpt"]
+    with pytest.raises(ValueError, match="keep_last must be >= 1"):
+        prune_checkpoints(folder, keep_last=0, protect=just_written)
+    assert (folder / "step_15.ckpt").is_file()
+
+
+def test_partial_files_of_a_failed_save_are_removed_on_the_next_start(tmp_path):
+    from deepspeech2.training.checkpoint import remove_partial_files
+
+    folder = tmp_path / "checkpoints"
+    kept = _fake_checkpoint(folder, "step_5", 5)
+    stale = [folder / ".step_10.ckpt.123.0a1b2c3d.partial.tmp", folder / ".step_10.yaml.123.0a1b2c3e.partial"]
+    for path in stale:
+        path.write_bytes(b"half")
+    assert remove_partial_files(folder) == sorted(stale)
+    assert sorted(folder.iterdir()) == [kept, kept.with_suffix(".yaml")]
+    assert remove_partial_files(tmp_path / "missing") == []
+
+
+def test_resumed_run_drops_metrics_records_after_its_checkpoint(tmp_path):
+    import json
+
+    path = tmp_path / "metrics.jsonl"
+    records = [{"type": "step", "step": s} for s in (1, 2, 3, 4)] + [{"type": "epoch", "step": 4}, {"type": "step", "step": 5}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert loop.trim_metrics(path, 3) == 3
+    assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [1, 2, 3]
+    assert loop.trim_metrics(path, 3) == 0 and loop.trim_metrics(tmp_path / "none.jsonl", 3) == 0

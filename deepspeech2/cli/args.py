@@ -41,7 +41,7 @@ def parse_run_args(argv: Sequence[str] | None, prog: str, description: str,
     else:
         parser.add_argument("--set", dest="overrides", action="append", default=[],
                             metavar="SECTION.KEY=VALUE", help="dotted override (repeatable)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)   # overrides may come before, between and after flags
     overrides = [f"{key}={getattr(args, flag)}" for flag, key in flags.items() if getattr(args, flag) is not None]
     try:
         cfg = load_config(args.config, overrides + list(args.overrides))

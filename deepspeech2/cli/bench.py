@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from deepspeech2.core.config import load_config
+    from deepspeech2.core.config import ConfigError, load_config
     from deepspeech2.core.logs import setup_logging
 
     parser = _parser()
@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gemm":
         emit({"bench": "gemm", **gemm_gflops()}, args.json)
         return 0
-    cfg = load_config(args.config, args.overrides)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as err:
+        parser.error(str(err))
     base = {"bench": args.command, "label": args.label, "batch": args.batch, "seconds": args.seconds,
             "mode": cfg.train.mode, "amp_level": cfg.train.amp_level, "threads": cfg.train.cpu_threads,
             "model": f"{cfg.model.rnn_type} {cfg.model.num_layers}x{cfg.model.hidden_size}"}

@@ -16,6 +16,8 @@ def _extra_args() -> argparse.ArgumentParser:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--pretrain_ckpt", help="checkpoint to evaluate (ours or the zoo's)")
     group.add_argument("--mindir", help="exported MINDIR to evaluate (its .json sidecar beside it)")
+    parser.add_argument("--allow_skipped", action="store_true",
+                        help="score the usable utterances when some cannot be read (default: fail, naming them)")
     return parser
 
 
@@ -34,13 +36,16 @@ def main(argv: list[str] | None = None) -> int:
                                EVAL_FLAGS, extra=_extra_args())
     setup_logging()
     try:
-        summary = evaluate(cfg, args.pretrain_ckpt or args.mindir)
+        summary = evaluate(cfg, args.pretrain_ckpt or args.mindir, args.allow_skipped)
     except (ValueError, OSError) as err:
         log.error("%s", err)
         return 1
     log.info("results written to %s", summary["output_dir"])
+    skipped = len(summary["skipped"])
+    counted = (f"{summary['utterances']} of {summary['utterances'] + skipped} utterances, {skipped} skipped"
+               if skipped else f"{summary['utterances']} utterances")
     print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
-          f"({summary['utterances']} utterances, {summary['decoder']} decoding)")
+          f"({counted}, {summary['decoder']} decoding)")
     return 0
 
 

@@ -23,7 +23,8 @@ def _parse(argv):
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--model", required=True, help="checkpoint (.ckpt) or exported MINDIR (.mindir)")
     extra.add_argument("--json", action="store_true", help="one JSON object per file (text, duration, words)")
-    extra.add_argument("--chunk_seconds", type=float, default=DEFAULT_CHUNK_SECONDS)
+    extra.add_argument("--chunk_seconds", type=_positive_seconds, default=DEFAULT_CHUNK_SECONDS,
+                       help="long files are decoded in pieces of this many seconds (> 0)")
     extra.add_argument("--stream", action="store_true", help="feed each file in real time, chunk by chunk")
     extra.add_argument("--mic", action="store_true", help="recognise the microphone (sounddevice) until Ctrl-C")
     extra.add_argument("--stream_chunk_seconds", type=float, default=DEFAULT_STREAM_CHUNK_SECONDS)
@@ -76,6 +77,17 @@ def _listen(args, model) -> int:
         return EXIT_NO_MICROPHONE
     print(json.dumps(report.summary()) if args.json else report.text, flush=True)
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0 (0 would cut a file into endless empty pieces)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

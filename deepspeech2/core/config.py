@@ -15,6 +15,8 @@ from typing import Any, Literal, Sequence
 
 import yaml
 
+from deepspeech2.core.config_rules import range_errors
+
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType", "RnnImpl",
     "ConvActivation", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
@@ -195,9 +197,11 @@ def _convert(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return config_from_dict(value, typ, where)
     if typing.get_origin(typ) is Literal:
-        if value not in choices(typ):
+        # case-insensitive (``--file_format mindir``); the canonical spelling is stored
+        matches = [c for c in choices(typ) if str(c).lower() == str(value).lower()]
+        if not matches:
             raise ConfigError(f"{where}: {value!r} is not one of {list(choices(typ))}")
-        return value
+        return matches[0]
     if isinstance(value, str) and typ is not str:
         value = yaml.safe_load(value) if value != "" else value
     if typ is bool:
@@ -238,7 +242,8 @@ def config_to_dict(cfg: Any) -> dict:
 
 
 def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
-    """Apply ``section.key=value`` overrides; values are parsed as YAML scalars."""
+    """Apply ``section.key=value`` overrides (values parsed as YAML scalars), then check the numeric
+    ranges of the result (:mod:`deepspeech2.core.config_rules`)."""
     tree = config_to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -257,7 +262,11 @@ def apply_overrides(cfg: Config, overrides: Sequence[str]) -> Config:
             raise ConfigError(f"override {item!r}: unknown key {dotted!r}; valid keys: "
                               f"{sorted(k for k, v in node.items() if not isinstance(v, dict))}")
         node[leaf] = raw
-    return config_from_dict(tree)
+    cfg = config_from_dict(tree)
+    errors = range_errors(config_to_dict(cfg))
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return cfg
 
 
 BASE_KEY = "base"  # a preset's ``base: other.yaml`` (relative to the preset) supplies the keys it does not set
@@ -280,8 +289,14 @@ def read_config_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     if path.resolve() in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
         raise ConfigError(f"config files include each other in a cycle: {cycle}")
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where} ({getattr(err, 'problem', None) or err}); "
+                          "fix the file's syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     base = data.pop(BASE_KEY, None)

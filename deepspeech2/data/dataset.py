@@ -146,7 +146,8 @@ class BatchSource:
         """(F, T) spectrogram, read from / written to the feature cache when enabled."""
         cache = None
         if self.cache_dir is not None:
-            key = hashlib.sha1(f"{utt.wav_path}|{self.feature_cfg}".encode()).hexdigest()
+            stat = os.stat(utt.wav_path)   # a file regenerated at the same path gets new features
+            key = hashlib.sha1(f"{utt.wav_path}|{stat.st_size}|{stat.st_mtime_ns}|{self.feature_cfg}".encode()).hexdigest()
             cache = self.cache_dir / key[:2] / f"{key}.npy"
             if cache.exists():
                 return np.load(cache)

@@ -14,10 +14,14 @@ from deepspeech2.core.config import Config, FeatureConfig, ModelConfig, config_f
 from deepspeech2.data.shapes import conv_stack
 from deepspeech2.data.vocab import Vocab
 
-__all__ = ["AcousticModel", "load_acoustic_model", "output_frame_seconds", "MINDIR_SIDECAR_SUFFIX"]
+__all__ = ["AcousticModel", "ModelFileError", "load_acoustic_model", "output_frame_seconds", "MINDIR_SIDECAR_SUFFIX"]
 
 log = logging.getLogger(__name__)
 MINDIR_SIDECAR_SUFFIX = ".json"
+
+
+class ModelFileError(ValueError):
+    """A model file or its sidecar cannot be used (corrupt, or from different exports)."""
 
 
 @dataclass
@@ -51,8 +55,18 @@ def _load_mindir(path: Path) -> AcousticModel:
     sidecar = path.with_suffix(MINDIR_SIDECAR_SUFFIX)
     if not sidecar.is_file():
         raise FileNotFoundError(f"{path}: missing {sidecar.name} (feature config and labels written by ds2-export)")
-    meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    graph = nn.GraphCell(mindspore.load(str(path)))
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        vocab = Vocab(tuple(meta["labels"]), meta["blank_symbol"])
+        features = config_from_dict(meta["features"], FeatureConfig, "features")
+        model_cfg = config_from_dict(meta["model"], ModelConfig, "model")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelFileError(f"{sidecar}: not a ds2-export sidecar ({err}); export the model again with ds2-export") from None
+    try:
+        graph = nn.GraphCell(mindspore.load(str(path)))
+    except (RuntimeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path}: not a loadable MINDIR ({reason}); export it again with ds2-export") from None
     is_probs = meta.get("output") == "probs"
 
     def forward(features: np.ndarray, lengths: np.ndarray):
@@ -61,9 +75,27 @@ def _load_mindir(path: Path) -> AcousticModel:
         return (np.log(np.maximum(out, np.finfo(np.float32).tiny)) if is_probs else out), out_lengths.asnumpy()
 
     parameters = int(sum(int(np.prod(p.shape)) for p in graph.trainable_params()))
-    return AcousticModel(forward, Vocab(tuple(meta["labels"]), meta["blank_symbol"]),
-                         config_from_dict(meta["features"], FeatureConfig, "features"), str(path),
-                         config_from_dict(meta["model"], ModelConfig, "model"), parameters)
+    model = AcousticModel(forward, vocab, features, str(path), model_cfg, parameters)
+    _check_sidecar_matches(model, sidecar)
+    return model
+
+
+def _check_sidecar_matches(model: AcousticModel, sidecar: Path) -> None:
+    """Run one second of silence through the MINDIR with the sidecar's feature size; its output must
+    have one column per sidecar label. A sidecar of another export fails here, not mid-evaluation."""
+    from deepspeech2.data.features import num_freq_bins
+
+    frames = max(1, round(1.0 / model.features.window_stride))
+    try:
+        log_probs, _ = model.forward(np.zeros((1, 1, num_freq_bins(model.features), frames), np.float32),
+                                     np.array([frames], np.int32))
+        problem = "" if log_probs.shape[-1] == len(model.vocab.labels) else \
+            f"{log_probs.shape[-1]} outputs for {len(model.vocab.labels)} labels"
+    except (RuntimeError, ValueError, TypeError) as err:
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if problem:
+        raise ModelFileError(f"{model.source} does not match its sidecar {sidecar.name} ({problem}); "
+                             "export both again with ds2-export")
 
 
 def load_acoustic_model(path: str | Path, cfg: Config) -> AcousticModel:

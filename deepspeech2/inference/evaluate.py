@@ -6,24 +6,46 @@ from pathlib import Path
 
 from deepspeech2.core.config import Config
 from deepspeech2.decoding.decoders import build_decoder
+from deepspeech2.data.manifest import read_manifest
 from deepspeech2.decoding.evaluator import Evaluator, set_name, write_reports
 from deepspeech2.inference.acoustic import load_acoustic_model
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "SkippedUtterancesError"]
+_LISTED = 10   # skipped files named in the error message
 
 
-def evaluate(cfg: Config, model_path: str | Path) -> dict:
-    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest``; writes the reports."""
+class SkippedUtterancesError(ValueError):
+    """Some utterances of the test set cannot be scored, and skipping them was not allowed."""
+
+
+def _skipped_files(manifest: str | Path, evaluator: Evaluator, allow_skipped: bool) -> list[str]:
+    """Manifest audio files the evaluator cannot score (warned about with the reason when loaded)."""
+    scored = {utt.wav_path for utt in evaluator.utts}
+    skipped = [str(s.wav_path) for s in read_manifest(manifest) if str(s.wav_path) not in scored]
+    if skipped and not allow_skipped:
+        more = f" and {len(skipped) - _LISTED} more" if len(skipped) > _LISTED else ""
+        raise SkippedUtterancesError(
+            f"{manifest}: {len(skipped)} of {len(skipped) + len(scored)} utterances cannot be scored "
+            f"(reasons in the warnings above): {', '.join(skipped[:_LISTED])}{more}; fix or remove them from "
+            "the manifest, or pass --allow_skipped to score the rest")
+    return skipped
+
+
+def evaluate(cfg: Config, model_path: str | Path, allow_skipped: bool = False) -> dict:
+    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest``; writes the reports.
+    Every utterance is scored, or :class:`SkippedUtterancesError` names the ones that cannot be, unless
+    ``allow_skipped`` (then the summary's ``skipped`` lists them)."""
     if not cfg.data.test_manifest:
         raise ValueError("no manifest to evaluate: pass --manifest or set data.test_manifest")
     model = load_acoustic_model(model_path, cfg)
     cfg = replace(cfg, features=model.features)
     evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest,
                           build_decoder(cfg.eval, model.vocab))
+    skipped = _skipped_files(cfg.data.test_manifest, evaluator, allow_skipped)
     name = set_name(cfg.data.test_manifest)
     result = evaluator.run(desc=f"eval {name}")
     out_dir = Path(cfg.eval.output_dir) if cfg.eval.output_dir else Path(model_path).parent / f"eval_{Path(model_path).stem}"
     tag = name if cfg.eval.decoder == "greedy" else f"{name}-{cfg.eval.decoder}"
     return write_reports(result, out_dir, tag, extra={
         "model": str(model_path), "manifest": str(cfg.data.test_manifest), "decoder": cfg.eval.decoder,
-        "dropped": dict(evaluator.dropped), "output_dir": str(out_dir)})
+        "dropped": dict(evaluator.dropped), "skipped": skipped, "output_dir": str(out_dir)})

@@ -11,7 +11,8 @@ from deepspeech2.core.files import atomic_copy, atomic_path, atomic_write_text, 
 from deepspeech2.model.weights import CheckpointError, read_checkpoint
 
 __all__ = ["CHECKPOINT_DIR", "save_training_checkpoint", "read_sidecar", "config_for_checkpoint",
-           "find_resume_checkpoint", "restore_training_state", "prune_checkpoints", "copy_checkpoint"]
+           "find_resume_checkpoint", "restore_training_state", "prune_checkpoints", "copy_checkpoint",
+           "remove_partial_files"]
 
 log = logging.getLogger(__name__)
 OPTIMIZER_PREFIX = "optimizer."
@@ -113,16 +114,32 @@ def restore_training_state(path: str | Path, net, optimizer, scaler) -> dict:
     return meta
 
 
-def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
-    """Delete all but the ``keep_last`` newest step/epoch checkpoints (and their sidecars); best.* stays."""
+def prune_checkpoints(folder: str | Path, keep_last: int, protect: str | Path | None = None) -> None:
+    """Delete all but the ``keep_last`` newest step/epoch checkpoints (and their sidecars). best.* and
+    ``protect`` (the checkpoint just written, newest or not: a run resumed from an older one) stay."""
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be >= 1 (got {keep_last}): pruning would delete the checkpoint just written")
+    protected = Path(protect).resolve() if protect else None
     ckpts = []
     for ckpt in Path(folder).glob("*.ckpt"):
+        if ckpt.stem == "best" or is_partial(ckpt) or ckpt.resolve() == protected:
+            continue
         meta = read_sidecar(ckpt)
-        if ckpt.stem != "best" and not is_partial(ckpt) and meta and "step" in meta:
+        if meta and "step" in meta:
             ckpts.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    keep_last -= protected is not None
     for _, _, ckpt in sorted(ckpts)[:max(0, len(ckpts) - keep_last)]:
         ckpt.unlink(missing_ok=True)
         ckpt.with_suffix(".yaml").unlink(missing_ok=True)
+
+
+def remove_partial_files(folder: str | Path) -> list[Path]:
+    """Delete the temporaries of saves that did not finish (ours and MindSpore's ``.partial.tmp``,
+    e.g. after a full disk or a kill); returns what was removed. Only for a folder no one writes to."""
+    removed = [path for path in sorted(Path(folder).glob("*")) if path.is_file() and is_partial(path)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def copy_checkpoint(src: str | Path, dst: str | Path) -> None:

@@ -24,11 +24,13 @@ from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
 from deepspeech2.data import augment
 from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
+from deepspeech2.core.files import atomic_write_text
 from deepspeech2.core.logs import setup_logging
+from deepspeech2.core.signals import StopRequest
 from deepspeech2.model.amp import loss_scale_value
 from deepspeech2.training.schedule import lr_at
 
-__all__ = ["TrainingError", "train", "EXIT_SIGNAL_BASE"]
+__all__ = ["TrainingError", "train", "trim_metrics", "EXIT_SIGNAL_BASE"]
 
 log = logging.getLogger(__name__)
 EXIT_SIGNAL_BASE = 128  # shell convention: exit code 128 + signal number
@@ -40,23 +42,11 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class _RunStatus:
-    stop_signal: int = 0
+    stop: StopRequest = field(default_factory=StopRequest)   # SIGINT/SIGTERM received
     nonfinite_total: int = 0
     nonfinite_in_row: int = 0
     best_metric: tuple = (math.inf, math.inf)   # (dev WER, dev loss): lower is better
     history: list = field(default_factory=list)
-
-
-def _install_signal_handlers(status: _RunStatus) -> None:
-    """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second one interrupts at once."""
-    def handler(signum, _frame):
-        if status.stop_signal:
-            raise KeyboardInterrupt
-        status.stop_signal = signum
-        log.warning("received signal %d: saving a checkpoint after this step, then exiting", signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
 
 
 class _Run:
@@ -123,7 +113,7 @@ class _Run:
             return None
         path = ckpt_io.save_training_checkpoint(self.ckpt_dir / f"{name}.ckpt", self.net, self.optimizer,
                                                 self.scaler, self.meta(step, status, metrics))
-        ckpt_io.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_last)
+        ckpt_io.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_last, protect=path)
         log.info("saved %s (step %d)", path, step)
         return path
 
@@ -136,6 +126,18 @@ def epoch_fields(steps_done: int, steps_per_epoch: int) -> dict:
 def _write_metrics(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
+
+
+def trim_metrics(path: Path, step: int) -> int:
+    """Drop the records after ``step`` (written after the checkpoint a run resumes from; the resumed
+    run writes them again), so every step appears once. Returns the number of records dropped."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
+    return len(lines) - len(kept)
 
 
 def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) -> None:
@@ -239,7 +241,7 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
             _end_of_epoch(run, step + 1, status, metrics_file)
         elif (step + 1) % run.cfg.train.save_interval_steps == 0:
             run.save(f"step_{step + 1}", step + 1, status, {})
-        if status.stop_signal:
+        if status.stop.signum:
             run.save(f"step_{step + 1}", step + 1, status, {"interrupted": True})
             bar.close()
             return step + 1
@@ -259,8 +261,10 @@ def _write_weight_digest(run: _Run) -> None:
     (run.out / f"weights_rank{run.rank}.sha256").write_text(digest.hexdigest() + "\n", encoding="utf-8")
 
 
-def train(cfg: Config) -> dict:
-    """Train according to ``cfg``; returns a summary (steps, last loss, best dev metric, paths)."""
+def train(cfg: Config, stop: StopRequest | None = None) -> dict:
+    """Train according to ``cfg``; returns a summary (steps, last loss, best dev metric, paths).
+    ``stop`` receives SIGINT/SIGTERM (:func:`deepspeech2.core.signals.watch_stop_signals`); without
+    it, plain Python handlers are installed (SIGINT is then reported as MindSpore relays it)."""
     out = Path(cfg.train.output_dir or ".")
     setup_logging(out / "train.log" if cfg.train.output_dir else None)
     run = _Run(cfg)
@@ -269,9 +273,18 @@ def train(cfg: Config) -> dict:
         log.info("essential configuration: %s", json.dumps(config_to_dict(cfg)["train"]))
         log.info("%d utterances, %d steps/epoch, %d total steps, batch %d, rank %d/%d",
                  len(run.utts), run.steps_per_epoch, run.total_steps, cfg.data.batch_size, run.rank, run.world)
-    status = _RunStatus()
+    status = _RunStatus(stop=stop or StopRequest())
+    if run.is_main:
+        for stale in ckpt_io.remove_partial_files(run.ckpt_dir):
+            log.warning("removed %s (left by an interrupted or failed checkpoint save)", stale)
     start = _resume(run, status)
-    _install_signal_handlers(status)
+    if run.is_main and cfg.train.resume:
+        dropped = trim_metrics(run.out / "metrics.jsonl", start)
+        if dropped:
+            log.info("metrics.jsonl: dropped %d records after step %d (they are written again)", dropped, start)
+    if stop is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, status.stop.handle)
     t0 = time.time()
     reached = _train_loop(run, status, start) if start < run.total_steps else start
     if reached == run.total_steps and reached % run.steps_per_epoch != 0 and reached > start:
@@ -280,6 +293,6 @@ def train(cfg: Config) -> dict:
         _write_weight_digest(run)
     summary = {"steps": reached, "total_steps": run.total_steps, "wall_time_s": time.time() - t0,
                "nonfinite_steps": status.nonfinite_total, "best_dev_wer_loss": list(status.best_metric),
-               "checkpoint_dir": str(run.ckpt_dir), "interrupted_by_signal": status.stop_signal}
+               "checkpoint_dir": str(run.ckpt_dir), "interrupted_by_signal": status.stop.signum}
     log.info("training finished: %s", summary)
     return summary
