@@ -39,3 +39,14 @@ def test_word_times_from_emission_frames():
     assert words == [{"word": "HI", "start": 1.04, "end": 1.08},
                      {"word": "YOU", "start": 1.16, "end": 1.24}]
     assert word_times("", [], 0.02, 0.0) == []
+
+
+def test_transcribe_audio_rejects_a_chunk_that_would_never_advance():
+    import numpy as np
+    import pytest
+
+    from deepspeech2.inference.transcribe import transcribe_audio
+
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="chunk_seconds"):
+            transcribe_audio(np.zeros(1600, np.float32), model=None, decode=None, chunk_seconds=bad, timestamps=False)

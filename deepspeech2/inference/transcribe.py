@@ -50,6 +50,8 @@ def transcribe_audio(audio: np.ndarray, model, decode, chunk_seconds: float,
     rate, decoded in pieces of ``chunk_seconds``; with timestamps the text is greedy too (``decode`` unused)."""
     from deepspeech2.decoding.decoders import greedy_decode_with_frames
 
+    if not chunk_seconds > 0:     # also catches nan: a step of 0 samples would never advance
+        raise ValueError(f"chunk_seconds must be a positive number of seconds, got {chunk_seconds}")
     rate = model.features.sample_rate
     step = max(1, int(chunk_seconds * rate))
     pieces, words = [], []
