@@ -76,9 +76,9 @@ if stage_on 5; then
   require_file "$CKPT" "trained checkpoint (run stage 4)"
   timed lm ds2-build-lm --manifest "$PREPARED/libri_train_manifest.json" --order 3 --out "$EXP/lm.arpa"
   for set in test_clean test_other test_heldout; do
-    LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
+    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
-    LOG="$LOG" timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
+    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
       eval.decoder=beam eval.lm_path="$EXP/lm.arpa"
   done
