@@ -42,3 +42,12 @@ def test_cli_writes_json_and_markdown(tmp_path):
     data = json.loads(out.read_text())
     assert data["rows"][0]["budget"] is None                 # its only epoch ended after the budget
     assert "| only | — | 5.0 | – | – |" in out.with_suffix(".md").read_text()
+
+
+def test_cli_names_a_directory_that_is_not_a_run(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--run", f"x={tmp_path}", "--budget-min", "10", "--out", str(tmp_path / "r.json")])
+    assert exit_info.value.code == 2
+    assert "not a ds2-train run directory (missing config.yaml, train.log, metrics.jsonl)" in capsys.readouterr().err

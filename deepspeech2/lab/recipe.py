@@ -27,6 +27,7 @@ __all__ = ["run_record", "study_table", "main"]
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ")
 EPOCH_DEV = re.compile(r"epoch (\d+) dev: ")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+RUN_FILES = ("config.yaml", "train.log", "metrics.jsonl")   # what ds2-train writes and the table reads
 SECONDS_PER_MINUTE = 60.0
 
 
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         label, sep, path = item.partition("=")
         if not sep:
             parser.error(f"--run {item!r}: expected label=run_dir")
+        missing = [name for name in RUN_FILES if not (Path(path) / name).is_file()]
+        if missing:
+            parser.error(f"--run {item!r}: {path} is not a ds2-train run directory (missing {', '.join(missing)})")
         records.append(run_record(label, path))
     rows, table = study_table(records, args.budget_min)
     out = Path(args.out)
