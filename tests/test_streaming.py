@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from deepspeech2.core.config import load_config
-from deepspeech2.data.shapes import CONV_STACKS
-from deepspeech2.inference.streaming import (RedecodingRecognizer, StreamingRecognizer, can_stream,
-                                             conv_receptive_field)
+from deepspeech2.data.shapes import CONV_STACKS, conv_receptive_field
+from deepspeech2.inference.streaming import RedecodingRecognizer, StreamingRecognizer, can_stream
 
 STREAM = ["model.conv_channels=4", "model.hidden_size=32", "model.num_layers=2", "model.bidirectional=false",
           "model.lookahead_context=4", "features.normalize=false", "model.rnn_batch_norm=true",

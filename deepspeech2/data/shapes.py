@@ -11,7 +11,7 @@ from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
 
 __all__ = ["ConvSpec", "CONV_STACK", "CONV_STACKS", "conv_stack", "conv_output_size", "output_lengths",
-           "rnn_input_size"]
+           "rnn_input_size", "ReceptiveField", "conv_receptive_field", "output_frame_seconds"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,25 @@ def rnn_input_size(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> int:
     for spec in conv_stack(model_cfg):
         rows = conv_output_size(rows, spec.kernel[0], spec.stride[0], spec.padding[0], spec.padding[1])
     return model_cfg.conv_channels * rows
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Output frame ``i`` of the conv stack reads input frames ``[i*stride - left, i*stride + right]``."""
+    stride: int
+    left: int
+    right: int
+
+
+def conv_receptive_field(stack: tuple[ConvSpec, ...]) -> ReceptiveField:
+    """Time-axis receptive field of a conv stack (zoo: stride 2, 15 frames each side)."""
+    stride, left, right = 1, 0, 0
+    for spec in reversed(stack):
+        kernel, step, pad_lo = spec.kernel[1], spec.stride[1], spec.padding[2]
+        stride, left, right = stride * step, left * step + pad_lo, right * step + kernel - 1 - pad_lo
+    return ReceptiveField(stride, left, right)
+
+
+def output_frame_seconds(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> float:
+    """Seconds per output frame: ``window_stride`` × the conv stack's total time stride."""
+    return feature_cfg.window_stride * conv_receptive_field(conv_stack(model_cfg)).stride

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -11,10 +10,10 @@ from typing import Any, Callable
 import numpy as np
 
 from deepspeech2.core.config import Config, FeatureConfig, ModelConfig, config_from_dict
-from deepspeech2.data.shapes import conv_stack
+from deepspeech2.data.shapes import output_frame_seconds
 from deepspeech2.data.vocab import Vocab
 
-__all__ = ["AcousticModel", "ModelFileError", "load_acoustic_model", "output_frame_seconds", "MINDIR_SIDECAR_SUFFIX"]
+__all__ = ["AcousticModel", "ModelFileError", "load_acoustic_model", "MINDIR_SIDECAR_SUFFIX"]
 
 log = logging.getLogger(__name__)
 MINDIR_SIDECAR_SUFFIX = ".json"
@@ -41,11 +40,6 @@ class AcousticModel:
     def frame_seconds(self) -> float:
         """Duration of one output frame (the feature hop times the conv front end's time stride)."""
         return output_frame_seconds(self.model, self.features)
-
-
-def output_frame_seconds(model_cfg: ModelConfig, feature_cfg: FeatureConfig) -> float:
-    """Seconds per output frame: ``window_stride`` × the product of the conv stack's time strides."""
-    return feature_cfg.window_stride * math.prod(spec.stride[1] for spec in conv_stack(model_cfg))
 
 
 def _load_mindir(path: Path) -> AcousticModel:

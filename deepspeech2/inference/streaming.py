@@ -11,38 +11,19 @@ everything received so far for each partial.
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from deepspeech2.data.features import compute_features, hop_length, n_fft
-from deepspeech2.data.shapes import conv_stack, output_lengths
+from deepspeech2.data.shapes import conv_receptive_field, conv_stack, output_lengths
 from deepspeech2.inference.acoustic import AcousticModel
 from deepspeech2.inference.transcribe import DEFAULT_CHUNK_SECONDS, transcribe_audio, word_times
 
 __all__ = ["StreamingRecognizer", "RedecodingRecognizer", "make_recognizer", "can_stream",
-           "conv_receptive_field", "DEFAULT_STREAM_CHUNK_SECONDS"]
+           "DEFAULT_STREAM_CHUNK_SECONDS"]
 
 log = logging.getLogger(__name__)
 DEFAULT_STREAM_CHUNK_SECONDS = 0.32   # audio per streaming step
-
-
-@dataclass(frozen=True)
-class ReceptiveField:
-    """Output frame ``i`` of the conv stack reads input frames ``[i*stride - left, i*stride + right]``."""
-    stride: int
-    left: int
-    right: int
-
-
-def conv_receptive_field(stack) -> ReceptiveField:
-    """Time-axis receptive field of a conv stack (zoo: stride 2, 15 frames each side)."""
-    stride, left, right = 1, 0, 0
-    for spec in reversed(stack):
-        kernel, step, pad_lo = spec.kernel[1], spec.stride[1], spec.padding[2]
-        stride, left, right = stride * step, left * step + pad_lo, right * step + kernel - 1 - pad_lo
-    return ReceptiveField(stride, left, right)
 
 
 def can_stream(model: AcousticModel) -> str:
