@@ -2,10 +2,16 @@
 LibriSpeech corpus (prepared) and a tiny randomly initialised checkpoint."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# One oneDNN ISA for the whole test process (and its subprocesses): models with oneDNN convolutions
+# and MatMul-conv models run side by side here; oneDNN fixes the ISA at its first use, so a process
+# that started uncapped would run the former with reference conv kernels (see deepspeech2.core.device).
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_SPLITS = {"train-clean-100": 0.02, "dev-clean": 0.006, "test-clean": 0.006}

@@ -6,7 +6,7 @@ import os
 
 from deepspeech2.core.config import DeviceTarget, ExecMode, choices
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = choices(DeviceTarget)
@@ -25,7 +25,8 @@ ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 ONEDNN_ISA_CAP = "AVX2"
 
 
-def _has_avx512() -> bool:
+def has_avx512() -> bool:
+    """True when the CPU advertises AVX-512F (/proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             return any(line.startswith("flags") and " avx512f" in line for line in fh)
@@ -37,17 +38,21 @@ def cap_onednn_isa() -> None:
     """On AVX-512 CPUs MindSpore 2.10 runs fp32 convolutions with oneDNN's reference code (measured
     70-100x slower); capping oneDNN at AVX2 selects its GEMM kernels. Must run before the first op;
     a value the user already set is kept."""
-    if _has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
+    if has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
         os.environ[ONEDNN_ISA_VARIABLE] = ONEDNN_ISA_CAP
         log.info("AVX-512 CPU: %s=%s (fast oneDNN convolutions)", ONEDNN_ISA_VARIABLE, ONEDNN_ISA_CAP)
 
 
-def init_device(target: str, device_id: int = 0, cpu_threads: int = 0) -> None:
+def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_conv: bool = True) -> None:
     """Select the device once per process (``mindspore.set_device``) and its per-target settings.
 
     CPU: op threads = ``cpu_threads`` (0 = one per core; measured best on a 2-core machine, the
-    MindSpore default of 25 was ~15 % slower). GPU/Ascend: the device id (overridden by the
-    launcher's DEVICE_ID/RANK variables under msrun). Calling again with the same arguments is a no-op.
+    MindSpore default of 25 was ~15 % slower). ``onednn_conv``: the model runs oneDNN convolutions,
+    so AVX-512 CPUs get the AVX2 cap (:func:`cap_onednn_isa`); a model whose convs are MatMuls
+    (``model.conv_impl``) leaves oneDNN its full vector width. The cap is fixed at oneDNN's first
+    use: a later model with oneDNN convs in an uncapped process is only warned about.
+    GPU/Ascend: the device id (overridden by the launcher's DEVICE_ID/RANK variables under msrun).
+    Calling again with the same device arguments is a no-op.
     """
     global _initialised
     import mindspore
@@ -56,15 +61,19 @@ def init_device(target: str, device_id: int = 0, cpu_threads: int = 0) -> None:
         raise ValueError(f"unknown device_target {target!r}; valid: {DEVICE_TARGETS}")
     key = (target, device_id, cpu_threads)
     if _initialised == key:
+        if target == "CPU" and onednn_conv and has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
+            log.warning("oneDNN convolutions in a process started without the AVX2 cap: they take oneDNN's "
+                        "reference kernels (slow); run this model in its own process")
         return
     if _initialised is not None:
         raise RuntimeError(f"device already initialised as {_initialised}; cannot switch to {key}")
     if target == "CPU":
-        cap_onednn_isa()
+        if onednn_conv:
+            cap_onednn_isa()
         mindspore.set_device("CPU")
         threads = cpu_threads or os.cpu_count() or 1
         mindspore.device_context.cpu.op_tuning.threads_num(threads)
-        log.info("device CPU, %d op threads", threads)
+        log.info("device CPU, %d op threads, oneDNN ISA %s", threads, os.environ.get(ONEDNN_ISA_VARIABLE, "default"))
     else:
         mindspore.set_device(target, int(os.environ.get("DEVICE_ID", device_id)))
         log.info("device %s:%s", target, os.environ.get("DEVICE_ID", device_id))

@@ -42,6 +42,15 @@ class AcousticModel:
         return output_frame_seconds(self.model, self.features)
 
 
+def _mindir_conv_impl(path: Path) -> str:
+    """The conv implementation a MINDIR was exported with (its sidecar's model.conv_impl; exports
+    before the key existed hold oneDNN convs). An unreadable sidecar is reported by _load_mindir."""
+    try:
+        return json.loads(path.with_suffix(MINDIR_SIDECAR_SUFFIX).read_text(encoding="utf-8"))["model"]["conv_impl"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "onednn"
+
+
 def _load_mindir(path: Path) -> AcousticModel:
     import mindspore
     from mindspore import Tensor, nn
@@ -96,17 +105,19 @@ def load_acoustic_model(path: str | Path, cfg: Config) -> AcousticModel:
     """Load ``.mindir`` (with its sidecar JSON) or a checkpoint (ours or the zoo's)."""
     from deepspeech2.core.device import init_device
     from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.build import build_network, wrap_network
+    from deepspeech2.model.build import build_network, init_device_for, wrap_network
     from deepspeech2.model.network import count_parameters
     from deepspeech2.training.checkpoint import config_for_checkpoint
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
     if path.suffix.lower() == ".mindir":
+        init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads,
+                    onednn_conv=_mindir_conv_impl(path) != "matmul")
         return _load_mindir(path)
     cfg = config_for_checkpoint(cfg, path)
+    init_device_for(cfg)
     vocab = build_vocab(cfg)
     net = build_network(replace(cfg, train=replace(cfg.train, amp_level="O0")), vocab, pretrained=str(path))
     return AcousticModel(wrap_network(net), vocab, cfg.features, str(path), cfg.model, count_parameters(net), net)

@@ -84,14 +84,14 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
     from mindspore import Tensor
 
     from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.build import build_network
+    from deepspeech2.model.build import build_network, init_device_for
     from deepspeech2.training.optimizer import build_optimizer
-    from deepspeech2.core.device import init_device, use_graph_mode
+    from deepspeech2.core.device import use_graph_mode
     from deepspeech2.model.loss import CTCLoss
     from deepspeech2.model.network import analytic_flops
     from deepspeech2.training.step import make_train_step
 
-    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    init_device_for(cfg)
     vocab = build_vocab(cfg)
     net = build_network(cfg, vocab)
     optimizer = build_optimizer(net, cfg)
@@ -120,11 +120,10 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
 def bench_infer(cfg, batch: int, seconds: float, repeats: int, mindir: str | None) -> dict:
     """Median forward time of the checkpoint network (GRAPH) and, if given, of its MINDIR."""
     from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.build import build_network, wrap_network
-    from deepspeech2.core.device import init_device
+    from deepspeech2.model.build import build_network, init_device_for, wrap_network
     from deepspeech2.inference.acoustic import load_acoustic_model
 
-    init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+    init_device_for(cfg)
     vocab = build_vocab(cfg)
     forwards = {"checkpoint": wrap_network(build_network(cfg, vocab))}
     if mindir:

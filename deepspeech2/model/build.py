@@ -9,9 +9,20 @@ import numpy as np
 from deepspeech2.core.config import Config
 from deepspeech2.data.vocab import Vocab
 
-__all__ = ["build_network", "wrap_network"]
+__all__ = ["build_network", "init_device_for", "wrap_network"]
 
 log = logging.getLogger(__name__)
+
+
+def init_device_for(cfg: Config) -> None:
+    """``train.device_*`` for a process that runs ``cfg.model``: oneDNN's AVX2 cap only when the model
+    has oneDNN convolutions (``model.conv_impl``, see :mod:`deepspeech2.model.conv`)."""
+    from deepspeech2.core.device import init_device
+    from deepspeech2.model.conv import resolve_conv_impl
+
+    target = cfg.train.device_target
+    init_device(target, cfg.train.device_id, cfg.train.cpu_threads,
+                onednn_conv=resolve_conv_impl(cfg.model, target) == "onednn")
 
 
 def build_network(cfg: Config, vocab: Vocab, pretrained: str = ""):

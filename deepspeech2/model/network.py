@@ -16,6 +16,7 @@ from mindspore.common.initializer import HeNormal, Uniform, initializer
 from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
 from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
+from deepspeech2.model.conv import make_conv2d, resolve_conv_impl
 from deepspeech2.model.rnn_impl import DirectionLSTM, resolve_rnn_impl
 
 __all__ = ["DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
@@ -45,12 +46,12 @@ class MaskConv(nn.Cell):
     """Conv blocks (conv → BN → activation) of ``model.conv_stack``; padded frames are zeroed after
     each. Attribute names conv1/bn1, conv2/bn2, ... are the zoo's parameter names."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, conv_impl: str):
         super().__init__()
         in_ch = 1
         for i, spec in enumerate(conv_stack(cfg), start=1):
-            setattr(self, f"conv{i}", nn.Conv2d(   # zoo init: N(0, 2 / (kernel area × out channels))
-                in_ch, cfg.conv_channels, spec.kernel, spec.stride, pad_mode="pad", padding=spec.padding,
+            setattr(self, f"conv{i}", make_conv2d(   # zoo init: N(0, 2 / (kernel area × out channels))
+                conv_impl, in_ch, cfg.conv_channels, spec.kernel, spec.stride, spec.padding,
                 has_bias=cfg.conv_bias, weight_init=HeNormal(mode="fan_out", nonlinearity="relu")))
             setattr(self, f"bn{i}", nn.BatchNorm2d(cfg.conv_channels))
             in_ch = cfg.conv_channels
@@ -200,12 +201,12 @@ class RNNStack(nn.Cell):
 class Lookahead(nn.Cell):
     """deepspeech.pytorch's lookahead: per-feature weighted sum of the next ``context`` frames."""
 
-    def __init__(self, features: int, context: int):
+    def __init__(self, features: int, context: int, conv_impl: str):
         super().__init__()
         if context < 1:
             raise ValueError(f"model.lookahead_context must be >= 1, got {context}")
-        self.conv = nn.Conv2d(features, features, (1, context + 1), pad_mode="pad", padding=(0, 0, 0, context),
-                              group=features, has_bias=False)
+        self.conv = make_conv2d(conv_impl, features, features, (1, context + 1), padding=(0, 0, 0, context),
+                                group=features)
 
     def construct(self, x: Tensor) -> Tensor:
         t, n, h = x.shape
@@ -244,11 +245,12 @@ class DeepSpeech2(nn.Cell):
             log.warning("DeepSpeech2 on %s: the portable RNN (model.rnn_impl=%s) was tested only on CPU",
                         device, model_cfg.rnn_impl)
         self.num_freq = num_freq_bins(feature_cfg)
-        self.conv = MaskConv(model_cfg)
+        conv_impl = resolve_conv_impl(model_cfg, device)
+        self.conv = MaskConv(model_cfg, conv_impl)
         self.RNN = RNNStack(model_cfg, rnn_input_size(model_cfg, feature_cfg))   # zoo's attribute name
         self.lookahead = None
         if not model_cfg.bidirectional:
-            self.lookahead = Lookahead(model_cfg.hidden_size, model_cfg.lookahead_context)
+            self.lookahead = Lookahead(model_cfg.hidden_size, model_cfg.lookahead_context, conv_impl)
             self.lookahead_act = _activation(model_cfg.conv_activation)
         self.fc = OutputLayer(model_cfg.hidden_size, num_classes, model_cfg.fc_batch_norm)
 

@@ -57,9 +57,9 @@ class _Run:
 
         from deepspeech2.training import distributed
         from deepspeech2.data.vocab import build_vocab
-        from deepspeech2.model.build import build_network
+        from deepspeech2.model.build import build_network, init_device_for
         from deepspeech2.training.optimizer import build_optimizer
-        from deepspeech2.core.device import init_device, use_graph_mode
+        from deepspeech2.core.device import use_graph_mode
         from deepspeech2.model.loss import CTCLoss
         from deepspeech2.training.step import make_train_step
 
@@ -69,7 +69,7 @@ class _Run:
         if missing:
             raise TrainingError(f"not set: {', '.join(missing)} (presets leave data paths and the output "
                                 f"directory to the command line, e.g. {missing[0]}=...)")
-        init_device(cfg.train.device_target, cfg.train.device_id, cfg.train.cpu_threads)
+        init_device_for(cfg)
         mindspore.set_seed(cfg.train.seed)                  # same initial weights on every run and rank
         self.rank, self.world, reducer_factory = distributed.init(cfg.train.is_distributed)
         if self.rank != 0:
