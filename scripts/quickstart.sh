@@ -72,15 +72,22 @@ if stage_on 4; then
   python -m deepspeech2.lab.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
 fi
 if stage_on 5; then
-  echo "== stage 5: evaluate test-clean, test-other and test-heldout (voices never heard in training; greedy, and beam search with a 3-gram LM)"
+  echo "== stage 5: evaluate test-clean, test-other and test-heldout (voices never heard in training; greedy, and beam search with a 3-gram LM whose weights are tuned on dev)"
   require_file "$CKPT" "trained checkpoint (run stage 4)"
-  timed lm ds2-build-lm --manifest "$PREPARED/libri_train_manifest.json" --order 3 --out "$EXP/lm.arpa"
+  # LM text: the corpus's librispeech-lm-norm.txt.gz (train-family books, like openslr's), else the training transcripts
+  lm_text=(--manifest "$PREPARED/libri_train_manifest.json")
+  [ -f "$DATA/corpus/librispeech-lm-norm.txt.gz" ] && lm_text=(--text "$DATA/corpus/librispeech-lm-norm.txt.gz")
+  timed lm ds2-build-lm "${lm_text[@]}" --order 3 --out "$EXP/lm.arpa"
+  timed lm_tune ds2-tune-lm --config "$CONFIG" --model "$CKPT" --manifest "$PREPARED/libri_val_manifest.json" \
+    --lm "$EXP/lm.arpa" --out "$EXP/lm_tuning.json"
+  read -r lm_alpha lm_beta < <(python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; print(b["alpha"], b["beta"])' \
+    "$EXP/lm_tuning.json")
   for set in test_clean test_other test_heldout; do
     CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
     CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
-      eval.decoder=beam eval.lm_path="$EXP/lm.arpa"
+      eval.decoder=beam eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta"
   done
   echo "== stage 5b: independent baseline: pocketsphinx on the same test-clean audio"
   timed baseline python -m deepspeech2.lab.baseline --manifest "$PREPARED/libri_test_clean_manifest.json" \

@@ -343,3 +343,27 @@ def test_duration_distribution_and_engine_balance(tmp_path: Path) -> None:
     assert 2.0 <= durations["min"] and durations["max"] < MAX_UTTERANCE_SECONDS
     assert 8.0 < durations["median"] < 15.0            # LibriSpeech-like ~11-13 s
     assert abs(stats["engine_share"]["flite"] - 0.5) < 0.15
+
+
+def test_lm_text_is_train_books_only_and_deterministic(tmp_path: Path) -> None:
+    from data_prep.corpus.lm_text import LM_TEXT_NAME, lm_sentences, write_lm_text
+    from data_prep.corpus.sources import DEV, TEST, TRAIN, load_family
+    from data_prep.corpus.text import TRANSCRIPT_PATTERN, to_transcript
+
+    path, count = write_lm_text(tmp_path)
+    assert path.name == LM_TEXT_NAME
+    first = path.read_bytes()
+    assert write_lm_text(tmp_path)[0].read_bytes() == first          # byte-identical re-run
+    import gzip
+    lines = gzip.decompress(first).decode("utf-8").splitlines()
+    assert len(lines) == count == len(lm_sentences()) > 10_000
+    assert all(TRANSCRIPT_PATTERN.match(line) for line in lines)
+    held_out = {to_transcript(s) for family in (DEV, TEST) for ch in load_family(family) for s in ch.sentences if s}
+    assert not held_out & set(lines)                                  # no dev/test sentence in the LM text
+    train = {to_transcript(s) for ch in load_family(TRAIN) for s in ch.sentences if s}
+    assert set(lines) == train - {""}
+
+
+def test_make_corpus_writes_the_lm_text(corpus: tuple[Path, dict]) -> None:
+    out, _ = corpus
+    assert (out / "librispeech-lm-norm.txt.gz").stat().st_size > 100_000

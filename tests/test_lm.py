@@ -156,3 +156,18 @@ def test_cli_from_manifest(tmp_path, monkeypatch):
     out = tmp_path / "manifest.arpa"
     assert main(["--manifest", "train.json", "--order", "3", "--out", str(out)]) == 0
     assert NGramLM.from_arpa(out).score("CAT", (BOS, "THE")) > math.log(0.3)
+
+
+def test_gzipped_text_and_arpa_are_read_like_plain_files(tmp_path):
+    import gzip
+
+    text = tmp_path / "lm-norm.txt.gz"
+    with gzip.open(text, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(CORPUS) + "\n")
+    plain, packed = tmp_path / "plain.arpa", tmp_path / "packed.arpa"
+    assert main(["--text", str(text), "--order", "2", "--out", str(packed)]) == 0
+    build_arpa(CORPUS, 2, plain)
+    assert packed.read_bytes() == plain.read_bytes()
+    arpa_gz = tmp_path / "lm.arpa.gz"
+    arpa_gz.write_bytes(gzip.compress(plain.read_bytes()))
+    assert NGramLM.from_arpa(arpa_gz).score("CAT", ("THE",)) == NGramLM.from_arpa(plain).score("CAT", ("THE",))

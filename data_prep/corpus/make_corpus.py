@@ -6,7 +6,8 @@
 Each split is planned from (name, hours, seed) alone, rendered in parallel into a staging tree
 (resumable: finished FLAC files are kept), archived deterministically, and recorded in
 ``DIR/<split>.report.json``; a split whose archive and record match is skipped on a re-run.
-``DIR/generation_report.json`` summarises the run.
+``DIR/generation_report.json`` summarises the run, and ``DIR/librispeech-lm-norm.txt.gz`` is the LM
+text (every sentence of the train-family books, never dev or test text; openslr's name for it).
 
 Besides the seven LibriSpeech names, ``--split test-heldout:H`` makes a split that is NOT part of
 LibriSpeech: test-family text read only by held-out voices (flite awb, espeak-ng en-gb-scotland and
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from data_prep.corpus.lm_text import write_lm_text
 from data_prep.corpus.metadata import write_split_text_files
 from data_prep.corpus.plan import SplitPlan, plan_split, seed_sequence
 from data_prep.corpus.report import CpuClock, machine_load, split_statistics, summarise
@@ -184,6 +186,8 @@ def make_corpus(out_dir: Path | str, splits: dict[str, float], seed: int = 0, jo
             families[family] = load_family(family)
         reports[name] = generate_split(out_dir, name, hours, seed, jobs, families[family],
                                        progress, minutes_per_speaker)
+    lm_text, lm_count = write_lm_text(out_dir)
+    LOGGER.info("LM text (train-family books only): %d sentences -> %s", lm_count, lm_text)
     report = summarise(reports, time.monotonic() - started, jobs, seed, load_before)
     (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from deepspeech2.core.files import open_text
 from deepspeech2.decoding.lm import build_arpa
 
 __all__ = ["main"]
@@ -22,7 +23,9 @@ def _manifest_transcripts(path: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """ds2-build-lm: build an ARPA word n-gram LM from transcript files and/or manifests."""
     parser = argparse.ArgumentParser(prog="ds2-build-lm", description=main.__doc__)
-    parser.add_argument("--text", action="append", default=[], help="file with one transcript per line (repeatable)")
+    parser.add_argument("--text", action="append", default=[],
+                        help="file with one transcript per line, optionally .gz (repeatable), e.g. the "
+                             "librispeech-lm-norm.txt.gz that ds2-make-corpus writes")
     parser.add_argument("--manifest", action="append", default=[],
                         help="JSON/CSV manifest whose transcripts to use (repeatable)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order")
@@ -35,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     sentences: list[str] = []
     for path in args.text:
-        sentences += Path(path).read_text(encoding="utf-8").splitlines()
+        with open_text(path) as fh:
+            sentences += fh.read().splitlines()
     for path in args.manifest:
         sentences += _manifest_transcripts(path)
     logger.info("building a %d-gram LM from %d sentences", args.order, len(sentences))

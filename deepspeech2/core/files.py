@@ -1,14 +1,17 @@
-"""Atomic file writes: a reader (or a crash) sees either the old file or the complete new one."""
+"""Atomic file writes (a reader, or a crash, sees either the old file or the complete new one) and
+text reading that also takes gzip files."""
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
-__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial"]
+__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
+           "open_text"]
 
 PARTIAL_MARK = ".partial"  # in the name of every file still being written (stale ones are safe to delete)
 
@@ -58,3 +61,11 @@ def atomic_copy(src: str | Path, dst: str | Path) -> Path:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return Path(dst)
+
+
+def open_text(path: str | Path) -> TextIO:
+    """Open a UTF-8 text file for reading; ``*.gz`` is decompressed on the fly (openslr's LM files)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")

@@ -289,11 +289,13 @@ def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callab
     return decode
 
 
-def build_decoder(eval_cfg: EvalConfig, vocab: Vocab) -> Callable:
-    """The configured batch decoder ``decode(log_probs (N, T, C), lengths (N,)) -> list[str]``."""
+def build_decoder(eval_cfg: EvalConfig, vocab: Vocab, lm: "NGramLM | None" = None) -> Callable:
+    """The configured batch decoder ``decode(log_probs (N, T, C), lengths (N,)) -> list[str]``.
+    ``lm``: an already loaded ``eval.lm_path`` (decoders with other weights share one LM)."""
     if eval_cfg.decoder == "greedy":
         return make_decoder("greedy", vocab.labels, vocab.blank)
-    lm = NGramLM.from_arpa(eval_cfg.lm_path) if eval_cfg.lm_path else None
+    if lm is None and eval_cfg.lm_path:
+        lm = NGramLM.from_arpa(eval_cfg.lm_path)
     return make_decoder(eval_cfg.decoder, vocab.labels, vocab.blank, beam_width=eval_cfg.beam_width,
                         lm=lm, alpha=eval_cfg.lm_alpha, beta=eval_cfg.lm_beta,
                         cutoff_prob=eval_cfg.cutoff_prob, cutoff_top_n=eval_cfg.cutoff_top_n)

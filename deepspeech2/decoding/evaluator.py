@@ -58,15 +58,36 @@ class Evaluator:
         self.loss_fn = mindspore.jit(CTCLoss(vocab.blank)) if with_loss else None
         self.decoder = decoder or build_decoder(EvalConfig(), vocab)
 
+    def _batches(self, desc: str):
+        from tqdm import tqdm
+
+        batches = create_dataset(self.source, self.cfg.data).create_tuple_iterator(num_epochs=1, output_numpy=True)
+        return tqdm(batches, total=len(self.source), desc=desc, unit="batch", leave=False)
+
+    def posteriors(self, desc: str = "posteriors") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(utterance indices, log_probs (N, T', C), out_lengths)`` of every batch: decode them
+        many times (e.g. to tune the LM weights) while the network runs once."""
+        out = []
+        for features, lengths, _, _, indices in self._batches(desc):
+            log_probs, out_lengths = self.forward(features, lengths)
+            out.append((indices, log_probs, out_lengths))
+        return out
+
+    def score(self, posteriors, decoder: Callable) -> list[UtteranceResult]:
+        """Score ``decoder``'s transcripts of :meth:`posteriors` against the references, in manifest order."""
+        results: list[UtteranceResult | None] = [None] * len(self.utts)
+        for indices, log_probs, out_lengths in posteriors:
+            for idx, hyp in zip(indices, decoder(log_probs, out_lengths)):
+                results[idx] = score_utterance(self.utts[idx].utt_id, self.utts[idx].transcript, hyp)
+        assert all(r is not None for r in results), "every utterance is decoded exactly once"
+        return results
+
     def run(self, desc: str = "eval") -> EvalResult:
         from mindspore import Tensor
-        from tqdm import tqdm
 
         results: list[UtteranceResult | None] = [None] * len(self.utts)
         loss_sum, loss_count, t0 = 0.0, 0, time.time()
-        batches = create_dataset(self.source, self.cfg.data).create_tuple_iterator(num_epochs=1, output_numpy=True)
-        for features, lengths, targets, target_lengths, indices in tqdm(
-                batches, total=len(self.source), desc=desc, unit="batch", leave=False):
+        for features, lengths, targets, target_lengths, indices in self._batches(desc):
             log_probs, out_lengths = self.forward(features, lengths)
             rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
                     if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]

@@ -10,6 +10,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from deepspeech2.core.files import open_text
+
 __all__ = ["BOS", "EOS", "UNK", "UNKNOWN_WORD_LOG10", "NGramLM", "build_arpa"]
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ class NGramLM:
 
     @classmethod
     def from_arpa(cls, path: str | Path) -> "NGramLM":
-        """Read a standard ARPA file (log10 probabilities and optional backoff weights)."""
-        with open(path, encoding="utf-8") as fh:
+        """Read a standard ARPA file (log10 probabilities and optional backoff weights); ``.arpa.gz``
+        too, e.g. openslr's LibriSpeech ``3-gram.pruned.1e-7.arpa.gz``."""
+        with open_text(path) as fh:
             table, order = _parse_arpa(fh, str(path))
         return cls(table, order)
 

@@ -1,0 +1,61 @@
+"""``ds2-tune-lm``: choose beam search's LM weight (alpha) and word bonus (beta) on a dev set."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from deepspeech2.core.files import atomic_write_text
+from deepspeech2.inference.tune_lm import tune_lm_weights
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+DEFAULT_ALPHAS = "0.1,0.2,0.3,0.4,0.6,0.8"
+DEFAULT_BETAS = "0.5,1,2,3,4"
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _extra_args() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--model", required=True, help="checkpoint or MINDIR")
+    parser.add_argument("--manifest", required=True, help="dev manifest (never the test set)")
+    parser.add_argument("--lm", required=True, help="ARPA word n-gram (ds2-build-lm)")
+    parser.add_argument("--alphas", type=_floats, default=_floats(DEFAULT_ALPHAS), help="LM weights to try")
+    parser.add_argument("--betas", type=_floats, default=_floats(DEFAULT_BETAS), help="word bonuses to try")
+    parser.add_argument("--out", help="write the grid and the best point here (JSON)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """ds2-tune-lm: grid-search eval.lm_alpha / eval.lm_beta on a dev set; prints the best pair."""
+    from deepspeech2.cli.args import DEVICE_FLAGS, parse_run_args
+    from deepspeech2.core.logs import setup_logging
+
+    cfg, args = parse_run_args(argv, "ds2-tune-lm", main.__doc__, DEVICE_FLAGS, extra=_extra_args())
+    setup_logging()
+    try:
+        best, grid = tune_lm_weights(cfg, args.model, args.manifest, args.lm, args.alphas, args.betas)
+    except (ValueError, OSError) as err:
+        log.error("%s", err)
+        return 1
+    if args.out:
+        atomic_write_text(args.out, json.dumps({
+            "model": args.model, "manifest": args.manifest, "lm": args.lm,
+            "best": vars(best), "grid": [vars(p) for p in grid]}, indent=2) + "\n")
+    print(f"best on {args.manifest}: eval.lm_alpha={best.alpha:g} eval.lm_beta={best.beta:g} "
+          f"(WER {100 * best.wer:.2f}  CER {100 * best.cer:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

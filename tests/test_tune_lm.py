@@ -1,0 +1,68 @@
+"""ds2-tune-lm: one network pass, a grid of (alpha, beta) decodes, the best point is the one ds2-eval
+reproduces with those weights; bad input is a one-line error."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from deepspeech2.cli.build_lm import main as build_lm
+from deepspeech2.cli.tune_lm import main as tune_main
+from deepspeech2.decoding.evaluator import Evaluator
+from deepspeech2.decoding.decoders import build_decoder
+from deepspeech2.decoding.metrics import error_totals
+from deepspeech2.inference.acoustic import load_acoustic_model
+from deepspeech2.inference.evaluate import evaluate
+
+
+@pytest.fixture(scope="module")
+def dev_lm(prepared_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm") / "lm.arpa"
+    assert build_lm(["--manifest", str(prepared_corpus / "libri_train_manifest.json"), "--order", "2",
+                     "--out", str(out)]) == 0
+    return out
+
+
+def test_scoring_posteriors_equals_a_full_evaluation(tiny_config, tiny_checkpoint):
+    model = load_acoustic_model(tiny_checkpoint, tiny_config)
+    cfg = dataclasses.replace(tiny_config, features=model.features)
+    evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.val_manifest, build_decoder(cfg.eval, model.vocab))
+    posteriors = evaluator.posteriors()
+    assert sorted(int(i) for batch in posteriors for i in batch[0]) == list(range(len(evaluator.utts)))
+    scored = evaluator.score(posteriors, build_decoder(cfg.eval, model.vocab))
+    assert [r.hyp for r in scored] == [r.hyp for r in evaluator.run().results]
+
+
+def test_best_point_is_what_eval_gets_with_those_weights(tiny_config, tiny_checkpoint, dev_lm, tmp_path, capsys):
+    out = tmp_path / "tuning.json"
+    dev = tiny_config.data.val_manifest
+    args = ["--model", str(tiny_checkpoint), "--manifest", dev, "--lm", str(dev_lm),
+            "--alphas", "0.1,1.5", "--betas", "0,3", "--out", str(out), "train.cpu_threads=2"]
+    assert tune_main(args) == 0
+    record = json.loads(out.read_text())
+    grid = record["grid"]
+    assert [(p["alpha"], p["beta"]) for p in grid] == [(0.1, 0.0), (0.1, 3.0), (1.5, 0.0), (1.5, 3.0)]
+    best = min(grid, key=lambda p: (p["wer"], p["cer"]))
+    assert record["best"] == best
+    assert f"eval.lm_alpha={best['alpha']:g} eval.lm_beta={best['beta']:g}" in capsys.readouterr().out
+    cfg = dataclasses.replace(tiny_config, data=dataclasses.replace(tiny_config.data, test_manifest=dev),
+                              eval=dataclasses.replace(tiny_config.eval, decoder="beam", lm_path=str(dev_lm),
+                                                       lm_alpha=best["alpha"], lm_beta=best["beta"],
+                                                       output_dir=str(tmp_path / "eval")))
+    summary = evaluate(cfg, tiny_checkpoint)
+    assert summary["wer"] == pytest.approx(best["wer"]) and summary["cer"] == pytest.approx(best["cer"])
+
+
+@pytest.mark.parametrize("bad, message", [("lm", "LM not found"), ("alphas", "comma-separated numbers")])
+def test_bad_input_is_one_clear_error(tiny_config, tiny_checkpoint, dev_lm, tmp_path, capsys, bad, message):
+    args = {"--model": str(tiny_checkpoint), "--manifest": tiny_config.data.val_manifest, "--lm": str(dev_lm),
+            "--config": str(tmp_path / "threads.yaml")}
+    (tmp_path / "threads.yaml").write_text("train:\n  cpu_threads: 2\n")
+    if bad == "lm":
+        args["--lm"] = str(tmp_path / "missing.arpa")
+        assert tune_main([x for kv in args.items() for x in kv]) == 1
+    else:
+        with pytest.raises(SystemExit):
+            tune_main([x for kv in args.items() for x in kv] + ["--alphas", "0.1,x"])
+    assert message in capsys.readouterr().err
