@@ -65,6 +65,11 @@ def test_loss_goes_down_and_checkpoints_are_written(tiny_config, tmp_path):
     best = read_sidecar(run / "checkpoints" / "best.ckpt")["metrics"]
     assert best["wer"] == min(r["wer"] for r in dev)                         # best chosen on dev
     assert (run / "config.yaml").is_file() and (run / "train.log").is_file()
+    steps = [r for r in epochs if r["type"] == "step"]
+    for r in steps:                     # throughput with data loading included, and the cores kept busy
+        assert 0 < r["wall_audio_s_per_s"] and 0 < r["cores_busy"] <= (os.cpu_count() or 1) + 0.5
+    assert sorted(r["wall_audio_s_per_s"] for r in steps)[len(steps) // 2] <= \
+        sorted(r["audio_s_per_s"] for r in steps)[len(steps) // 2] * 1.05     # medians: the step alone is faster
 
 
 @pytest.mark.slow

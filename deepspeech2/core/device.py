@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from deepspeech2.core.config import DeviceTarget, ExecMode, choices
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "CpuMeter"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = choices(DeviceTarget)
@@ -78,3 +79,30 @@ def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_co
         mindspore.set_device(target, int(os.environ.get("DEVICE_ID", device_id)))
         log.info("device %s:%s", target, os.environ.get("DEVICE_ID", device_id))
     _initialised = key
+
+
+class CpuMeter:
+    """Cores kept busy between two readings: CPU seconds of this process and its children (the dataset
+    workers) per wall second — 2.0 means both cores of a 2-core machine were working throughout."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[float, float]:
+        cpu = 0.0
+        for proc in [self._process, *self._process.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except Exception:  # noqa: BLE001 - a worker that just exited (psutil.NoSuchProcess et al.)
+                continue
+            cpu += times.user + times.system
+        return cpu, time.perf_counter()
+
+    def cores_busy(self) -> float:
+        """Busy cores since the previous call (or construction)."""
+        (cpu0, wall0), (cpu1, wall1) = self._last, self._sample()
+        self._last = (cpu1, wall1)
+        return max(cpu1 - cpu0, 0.0) / max(wall1 - wall0, 1e-9)

@@ -104,15 +104,18 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
         float(step(*inputs)[0].asnumpy())
     first = time.perf_counter() - t_first
     times = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(steps):
         t0 = time.perf_counter()
         float(step(*inputs)[0].asnumpy())
         times.append(time.perf_counter() - t0)
+    cores_busy = (time.process_time() - cpu0) / (time.perf_counter() - wall0)   # CPU-s per wall-s, all threads
     s_step = statistics.median(times)
     t_pad = arrays[0].shape[-1]
     flops = TRAIN_FLOPS_PER_FORWARD * analytic_flops(cfg.model, cfg.features, t_pad, batch)
     audio_rate = batch * seconds / s_step
     return {"s_per_step": s_step, "step_times": times, "warmup_s": first, "audio_s_per_s": audio_rate,
+            "cores_busy": cores_busy,
             "gflops": flops / s_step / 1e9, "epoch_hours": epoch_hours(audio_rate), "peak_rss_gb": peak_rss_gb(),
             "padded_frames": t_pad}
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
+from deepspeech2.core.device import CpuMeter
 from deepspeech2.data import augment
 from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
 from deepspeech2.core.files import atomic_write_text
@@ -190,18 +191,35 @@ def _resume(run: _Run, status: _RunStatus) -> int:
     return int(meta["step"])
 
 
+@dataclass
+class _Throughput:
+    """Audio and wall time since the last log line: the rate with data loading and Python between
+    steps included, next to the compiled step's own rate; and the cores the run kept busy."""
+    meter: CpuMeter = field(default_factory=CpuMeter)
+    audio_s: float = 0.0
+    since: float = field(default_factory=time.perf_counter)
+
+    def interval(self) -> tuple[float, float]:
+        """(audio-s per wall-s, busy cores) since the previous call; resets the interval."""
+        now = time.perf_counter()
+        rate = self.audio_s / max(now - self.since, 1e-9)
+        self.audio_s, self.since = 0.0, now
+        return rate, self.meter.cores_busy()
+
+
 def _log_step(run: _Run, step: int, loss: float, norm: float, lr: float, audio_s: float,
-              elapsed: float, t_start: float, start: int, metrics_file: Path) -> None:
+              elapsed: float, t_start: float, start: int, metrics_file: Path, throughput: _Throughput) -> None:
     done = step + 1 - start
     eta = (time.time() - t_start) / done * (run.total_steps - step - 1)
+    wall_rate, cores = throughput.interval()
     record = {"type": "step", "step": step + 1, **epoch_fields(step + 1, run.steps_per_epoch), "loss": loss,
               "lr": lr, "grad_norm": norm, "audio_s_per_s": audio_s / elapsed, "step_time": elapsed,
-              "loss_scale": loss_scale_value(run.scaler)}
+              "wall_audio_s_per_s": wall_rate, "cores_busy": cores, "loss_scale": loss_scale_value(run.scaler)}
     if run.is_main:
         _write_metrics(metrics_file, record)
-    log.info("step %d/%d epoch %.2f loss %.4f lr %.3g grad-norm %.2f %.1f audio-s/s ETA %s",
-             step + 1, run.total_steps, record["epoch_progress"], loss, lr, norm, record["audio_s_per_s"],
-             time.strftime("%H:%M:%S", time.gmtime(eta)))
+    log.info("step %d/%d epoch %.2f loss %.4f lr %.3g grad-norm %.2f %.1f audio-s/s (%.1f with data loading, "
+             "%.2f cores busy) ETA %s", step + 1, run.total_steps, record["epoch_progress"], loss, lr, norm,
+             record["audio_s_per_s"], wall_rate, cores, time.strftime("%H:%M:%S", time.gmtime(eta)))
 
 
 def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
@@ -213,6 +231,7 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
     iterator = create_dataset(run.source, run.cfg.data, start).create_tuple_iterator(num_epochs=1)
     run.net.set_train(True)
     t_start, step = time.time(), start
+    throughput = _Throughput()
     bar = tqdm(total=run.total_steps, initial=start, desc="train", disable=not run.is_main, unit="step")
     for step in range(start, run.total_steps):
         features, lengths, targets, target_lengths, indices = next(iterator)
@@ -234,11 +253,13 @@ def _train_loop(run: _Run, status: _RunStatus, start: int) -> int:
                     f"lower optim.lr, enable gradient clipping, or check the data; last checkpoints are in {run.ckpt_dir}")
         else:
             status.nonfinite_in_row = 0
+        audio_s = float(sum(run.utts[i].duration for i in indices.asnumpy()))
+        throughput.audio_s += audio_s
         if (step + 1) % run.cfg.train.log_interval == 0 or step + 1 == run.total_steps:
-            audio_s = float(sum(run.utts[i].duration for i in indices.asnumpy()))
-            _log_step(run, step, loss, norm, lr, audio_s, elapsed, t_start, start, metrics_file)
+            _log_step(run, step, loss, norm, lr, audio_s, elapsed, t_start, start, metrics_file, throughput)
         if (step + 1) % run.steps_per_epoch == 0:
             _end_of_epoch(run, step + 1, status, metrics_file)
+            throughput.interval()               # the dev evaluation is not training throughput
         elif (step + 1) % run.cfg.train.save_interval_steps == 0:
             run.save(f"step_{step + 1}", step + 1, status, {})
         if status.stop.signum:
