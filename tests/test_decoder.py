@@ -1,6 +1,7 @@
 """Tests for deepspeech2.decoding.decoders: greedy and prefix beam search against hand-built and brute-force answers."""
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import math
@@ -170,3 +171,38 @@ def test_build_decoder_uses_the_configured_pruning():
     assert build_decoder(wide, vocab)(lp) == ["a"]
     narrow = EvalConfig(decoder="beam", beam_width=4, cutoff_prob=1.0, cutoff_top_n=1)
     assert build_decoder(narrow, vocab)(lp) == [""]
+
+
+def test_lexicon_spells_only_lm_words_even_against_strong_acoustics(cat_lm):
+    # the acoustics clearly say "CAB" (0.8 vs 0.15): a weak LM weight keeps it, the lexicon cannot
+    frames = _spell("THE CA") + [{"B": 0.8, "T": 0.15}, "_"] + _spell(" SAT")
+    lp = _log_probs(frames)
+    options = {**SEARCH, "alpha": 0.1}
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, **options) == "THE CAB SAT"
+    text = beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, **options)
+    assert text == "THE CAT SAT"
+    assert set(text.split()) <= cat_lm.words
+
+
+def test_lexicon_drops_unfinished_words_and_falls_back_when_nothing_is_finished(cat_lm):
+    # "THE CA": the last word is only a prefix of CAT, so every ranked result is made of whole words
+    lp = _log_probs(_spell("THE CA"), peak=0.95)
+    nbest = beam_search_nbest(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, **SEARCH)
+    finite = [text for text, score in nbest if math.isfinite(score)]
+    assert finite and all(set(text.split()) <= cat_lm.words for text in finite)
+    assert all(not math.isfinite(score) for text, score in nbest if not set(text.split()) <= cat_lm.words)
+    # no lexicon word fits the frames at all: the best prefix is still returned, and it spells no non-word
+    lp = _log_probs(_spell("ZZ"), peak=0.99)
+    text = beam_search_decode(lp, LABELS, BLANK, beam_width=4, lm=cat_lm, lexicon=True, **SEARCH)
+    assert text in cat_lm.word_prefixes and "Z" not in text
+
+
+def test_lexicon_is_a_config_key_of_the_beam_decoder(cat_lm, tmp_path):
+    vocab = Vocab(labels=tuple(LABELS), blank_symbol="_")
+    path = tmp_path / "cat.arpa"
+    build_arpa(["THE CAT SAT", "THE CAT", "A CAT SAT ON THE MAT", "THE DOG SAT"], 2, path)
+    frames = _spell("THE CA") + [{"B": 0.8, "T": 0.15}, "_"] + _spell(" SAT")
+    cfg = EvalConfig(decoder="beam", beam_width=16, lm_path=str(path), lm_alpha=0.1, lm_beta=0.0)
+    lp = _log_probs(frames)[None]
+    assert build_decoder(cfg, vocab)(lp) == ["THE CAB SAT"]
+    assert build_decoder(dataclasses.replace(cfg, lexicon=True), vocab)(lp) == ["THE CAT SAT"]

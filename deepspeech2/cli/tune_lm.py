@@ -11,8 +11,8 @@ from deepspeech2.inference.tune_lm import tune_lm_weights
 __all__ = ["main"]
 
 log = logging.getLogger(__name__)
-DEFAULT_ALPHAS = "0.1,0.2,0.3,0.4,0.6,0.8"
-DEFAULT_BETAS = "0.5,1,2,3,4"
+DEFAULT_ALPHAS = "0.3,0.6,1.0,1.5"     # ln-probability weights; the quickstart's best lie in 0.4-1.2
+DEFAULT_BETAS = "0.5,1.5,3"
 
 
 def _floats(text: str) -> list[float]:

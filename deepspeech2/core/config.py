@@ -165,6 +165,7 @@ class EvalConfig:
     lm_path: str = ""              # ARPA word n-gram LM for beam search; "" = none
     lm_alpha: float = 0.8          # LM weight
     lm_beta: float = 1.0           # word insertion bonus
+    lexicon: bool = False          # beam search spells only the LM's words (lexicon-constrained)
     cutoff_prob: float = 0.99      # per-frame cumulative-probability pruning
     cutoff_top_n: int = 20         # per-frame candidate characters
     output_dir: str = ""           # recogs/errs/wer-summary files; "" = beside the checkpoint

@@ -29,7 +29,7 @@ __all__ = [
 
 DECODER_KINDS = choices(DecoderKind)
 _REQUIRED_BEAM_OPTIONS = frozenset({"beam_width", "alpha", "beta", "cutoff_prob", "cutoff_top_n"})
-_BEAM_OPTIONS = _REQUIRED_BEAM_OPTIONS | {"lm", "space_label"}
+_BEAM_OPTIONS = _REQUIRED_BEAM_OPTIONS | {"lm", "space_label", "lexicon"}
 _NEG_INF = float("-inf")
 
 
@@ -100,8 +100,13 @@ def greedy_decode_batch(
 class _PrefixTree:
     """Label prefixes as trie nodes (O(1) extension and hashing) with their LM bookkeeping."""
 
-    def __init__(self, labels: Sequence[str], space: int, lm: "NGramLM | None", alpha: float, beta: float) -> None:
+    def __init__(self, labels: Sequence[str], space: int, lm: "NGramLM | None", alpha: float, beta: float,
+                 lexicon: bool = False) -> None:
         self.labels, self.space, self.lm, self.alpha, self.beta = labels, space, lm, alpha, beta
+        # lexicon: words may only be spelled as the LM's words (prefix set of its vocabulary)
+        self.words = lm.words if lexicon and lm is not None else None
+        self.prefixes = lm.word_prefixes if self.words is not None else None
+        self._masks: dict[int, np.ndarray] = {}
         self.parent, self.label = [-1], [-1]
         self.word = [""]  # the partial word at the end of each prefix
         self.history: list[tuple[str, ...]] = [(BOS,)]  # the LM's last (order - 1) completed words
@@ -136,9 +141,25 @@ class _PrefixTree:
         self._children[key] = new
         return new
 
+    def lexicon_mask(self, node: int) -> np.ndarray | None:
+        """(C,) bool: the labels that keep ``node``'s partial word a prefix of a lexicon word (space:
+        only after a whole word); None without a lexicon."""
+        if self.prefixes is None:
+            return None
+        mask = self._masks.get(node)
+        if mask is None:
+            word = self.word[node]
+            mask = np.array([(word in self.words) if c == self.space else (word + label) in self.prefixes
+                             for c, label in enumerate(self.labels)])
+            self._masks[node] = mask
+        return mask
+
     def final_score(self, node: int) -> float:
-        """LM bonus of a finished prefix: its completed words plus the trailing partial word."""
+        """LM bonus of a finished prefix: its completed words plus the trailing partial word (which,
+        with a lexicon, must be a whole word)."""
         word = self.word[node]
+        if word and self.words is not None and word not in self.words:
+            return _NEG_INF
         return self.lm_score[node] + (self._word_bonus(word, self.history[node]) if word else 0.0)
 
     def text(self, node: int) -> str:
@@ -184,8 +205,12 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
     total = np.logaddexp(pb, pnb)
     stay_pb = total + row[blank]
     stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)  # a repeated label collapses
+    if tree.prefixes is not None:  # lexicon: only spellings of the LM's words
+        allowed = allowed[None, :] & np.stack([tree.lexicon_mask(n) for n in nodes])
     ext = np.where(allowed, total[:, None] + row[None, :], _NEG_INF)  # (B, C) -> child prefixes
-    rows = np.flatnonzero((last >= 0) & allowed[np.maximum(last, 0)])
+    allowed_last = allowed[np.arange(len(nodes)), np.maximum(last, 0)] if allowed.ndim == 2 else \
+        allowed[np.maximum(last, 0)]
+    rows = np.flatnonzero((last >= 0) & allowed_last)
     ext[rows, last[rows]] = pb[rows] + row[last[rows]]  # the same label again needs a blank between
     index = {n: i for i, n in enumerate(nodes)}
     for i, n in enumerate(nodes):  # an extension that reaches a live prefix merges into it
@@ -225,7 +250,7 @@ def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NG
 def beam_search_nbest(
     log_probs: np.ndarray, labels: Sequence[str], blank: int, *, beam_width: int, alpha: float, beta: float,
     cutoff_prob: float, cutoff_top_n: int, lm: "NGramLM | None" = None, length: int | None = None,
-    space_label: str = " ",
+    space_label: str = " ", lexicon: bool = False,
 ) -> list[tuple[str, float]]:
     """CTC prefix beam search over (T, C) log-probs; the final beams as (text, score), best first.
 
@@ -233,6 +258,9 @@ def beam_search_nbest(
     apply with an ``lm`` and should be tuned on a dev set. Each frame extends prefixes only by its
     top ``cutoff_top_n`` labels within cumulative probability ``cutoff_prob``; staying on a prefix
     (blank, or its last label repeated) is always scored. Only the first ``length`` frames count.
+    ``lexicon`` (with an ``lm``): every word must be one of the LM's words (lexicon-constrained
+    search, as in wav2letter/flashlight); a beam whose last word is unfinished at the end is dropped,
+    unless every beam is.
     The search options have no defaults here: their one home is ``EvalConfig`` (see ``build_decoder``).
     """
     if log_probs.ndim != 2:
@@ -242,7 +270,7 @@ def beam_search_nbest(
     log_probs = np.asarray(log_probs[: _num_frames(log_probs.shape[0], length)], dtype=np.float64)
     if np.isnan(log_probs).any():
         raise ValueError("log_probs contain NaN")
-    tree = _PrefixTree(labels, space, lm, alpha, beta)
+    tree = _PrefixTree(labels, space, lm, alpha, beta, lexicon)
     beams = _Beams([0], np.zeros(1), np.full(1, _NEG_INF))  # the empty prefix, probability 1
     allowed = _allowed_labels(log_probs, blank, cutoff_prob, cutoff_top_n)
     for row, allowed_row in zip(log_probs, allowed):
@@ -250,6 +278,8 @@ def beam_search_nbest(
             break
         beams = _step(beams, row, allowed_row, tree, blank, beam_width)
     final = [(tree.text(n), float(np.logaddexp(pb, pnb)) + tree.final_score(n)) for n, pb, pnb in zip(*beams)]
+    if final and all(score == _NEG_INF for _, score in final):  # lexicon: no beam ended on a whole word
+        final = [(tree.text(n), float(np.logaddexp(pb, pnb)) + tree.lm_score[n]) for n, pb, pnb in zip(*beams)]
     return sorted(final, key=lambda item: -item[1])
 
 
@@ -297,5 +327,5 @@ def build_decoder(eval_cfg: EvalConfig, vocab: Vocab, lm: "NGramLM | None" = Non
     if lm is None and eval_cfg.lm_path:
         lm = NGramLM.from_arpa(eval_cfg.lm_path)
     return make_decoder(eval_cfg.decoder, vocab.labels, vocab.blank, beam_width=eval_cfg.beam_width,
-                        lm=lm, alpha=eval_cfg.lm_alpha, beta=eval_cfg.lm_beta,
+                        lm=lm, alpha=eval_cfg.lm_alpha, beta=eval_cfg.lm_beta, lexicon=eval_cfg.lexicon,
                         cutoff_prob=eval_cfg.cutoff_prob, cutoff_top_n=eval_cfg.cutoff_top_n)

@@ -4,6 +4,7 @@ Scores are natural logs: ARPA stores log10, which ``from_arpa`` multiplies by ln
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter, defaultdict
@@ -43,6 +44,16 @@ class NGramLM:
         with open_text(path) as fh:
             table, order = _parse_arpa(fh, str(path))
         return cls(table, order)
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """The LM's real words: its vocabulary without the sentence markers and <unk>."""
+        return self.vocab - {BOS, EOS, UNK}
+
+    @functools.cached_property
+    def word_prefixes(self) -> frozenset[str]:
+        """Every prefix of every word (with "" and the words themselves): the lexicon as a prefix set."""
+        return frozenset(word[:i] for word in self.words for i in range(len(word) + 1))
 
     def _map(self, word: str) -> str:
         return word if word in self.vocab else UNK

@@ -138,13 +138,16 @@ def _long_run(exp: Path) -> str:
 
 def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, long: Path) -> dict[str, str]:
     """Template values: tables as Markdown, figures copied into ``figures``. ``extended`` is the quickstart
-    run resumed to more epochs, ``long`` the longer recipe's run; either may be missing."""
+    run resumed to twice its epochs, ``long`` the longer recipe's run; either may be missing."""
+    from deepspeech2.core.config import load_config
     from deepspeech2.lab.results import format_table
 
     figures.mkdir(parents=True, exist_ok=True)
     values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
               "model_summary": _model_summary(exp), "extended_summary": _train_summary(extended),
               "long_run": _long_run(long)}
+    epochs = load_config(exp / "config.yaml").train.epochs if (exp / "config.yaml").is_file() else 0
+    values["quick_epochs"], values["extended_epochs"] = (str(epochs), str(2 * epochs)) if epochs else ("?", "?")
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     values["goal_line"] = _goal_lines(results, "quickstart")
