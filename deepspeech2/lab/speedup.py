@@ -29,6 +29,7 @@ def build_table(records: list[dict]) -> dict:
         rows.append({"label": r["label"], "model": r["model"], "batch": r["batch"], "s_per_step": r["s_per_step"],
                      "audio_s_per_s": r["audio_s_per_s"], "epoch_hours": r["epoch_hours"], "gflops": r["gflops"],
                      "pct_of_peak": 100 * r["gflops"] / gemm if gemm else None, "peak_rss_gb": r["peak_rss_gb"],
+                     "cores_busy": r.get("cores_busy"),
                      "speedup": r["audio_s_per_s"] / steps[0]["audio_s_per_s"]})
     cited_rate = CITED_GPU["batch"] * CITED_GPU["seconds"] / CITED_GPU["s_per_step"]
     cited = {**CITED_GPU, "audio_s_per_s": cited_rate, "epoch_hours": TRAIN_CLEAN_100_HOURS / cited_rate}
@@ -44,15 +45,18 @@ def build_table(records: list[dict]) -> dict:
 
 
 def _markdown(table: dict) -> str:
-    lines = ["| setting | model | batch | s/step | audio-s/s | h/epoch (train-clean-100) | GFLOP/s | % GEMM peak | peak RSS GB | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| setting | model | batch | s/step | audio-s/s | h/epoch (train-clean-100) | GFLOP/s | % GEMM peak | "
+             "peak RSS GB | cores busy | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table["rows"]:
         pct = f"{r['pct_of_peak']:.0f}" if r["pct_of_peak"] is not None else "-"
+        cores = f"{r['cores_busy']:.2f}" if r.get("cores_busy") is not None else "-"
         lines.append(f"| {r['label']} | {r['model']} | {r['batch']} | {r['s_per_step']:.2f} | {r['audio_s_per_s']:.2f} | "
-                     f"{r['epoch_hours']:.1f} | {r['gflops']:.1f} | {pct} | {r['peak_rss_gb']:.2f} | {r['speedup']:.1f}x |")
+                     f"{r['epoch_hours']:.1f} | {r['gflops']:.1f} | {pct} | {r['peak_rss_gb']:.2f} | {cores} | "
+                     f"{r['speedup']:.1f}x |")
     c = table["cited_gpu"]
     lines.append(f"| {c['label']} (cited) | zoo 5x1024 | {c['batch']} | {c['s_per_step']:.3f} | {c['audio_s_per_s']:.0f} | "
-                 f"{c['epoch_hours']:.2f} | - | - | - | - |")
+                 f"{c['epoch_hours']:.2f} | - | - | - | - | - |")
     if table["floor"]:
         f = table["floor"]
         lines += ["", f"One train-clean-100 epoch of the full model is {f['epoch_pflop']:.1f} PFLOP; at this CPU's "
