@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 DEFAULT_ALPHAS = "0.3,0.6,1.0,1.5"     # ln-probability weights; the quickstart's best lie in 0.4-1.2
-DEFAULT_BETAS = "0.5,1.5,3"
+DEFAULT_BETAS = "0,0.75,1.5,3"
 
 
 def _floats(text: str) -> list[float]:
