@@ -51,3 +51,19 @@ def test_cli_names_a_directory_that_is_not_a_run(tmp_path, capsys):
         main(["--run", f"x={tmp_path}", "--budget-min", "10", "--out", str(tmp_path / "r.json")])
     assert exit_info.value.code == 2
     assert "not a ds2-train run directory (missing config.yaml, train.log, metrics.jsonl)" in capsys.readouterr().err
+
+
+def test_append_adds_runs_to_an_existing_study_and_refuses_duplicates(tmp_path, capsys):
+    import pytest
+
+    first = _fake_run(tmp_path / "a", [], [(4, 0.8)], 5.0)
+    second = _fake_run(tmp_path / "b", ["optim.lr=1e-3"], [(4, 0.6)], 5.0)
+    out = tmp_path / "recipe.json"
+    assert main(["--run", f"ref={first}", "--budget-min", "10", "--out", str(out), "--note", "day 1"]) == 0
+    assert main(["--run", f"lr={second}", "--budget-min", "10", "--out", str(out), "--append", "--note", "day 2"]) == 0
+    data = json.loads(out.read_text())
+    assert [r["label"] for r in data["runs"]] == ["ref", "lr"] and data["note"] == "day 1 day 2"
+    assert data["rows"][1]["changes"] == {"optim.lr": 0.001}             # still relative to the first run
+    with pytest.raises(SystemExit):
+        main(["--run", f"lr={second}", "--budget-min", "10", "--out", str(out), "--append"])
+    assert "already has a run labelled 'lr'" in capsys.readouterr().err

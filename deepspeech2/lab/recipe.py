@@ -119,8 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-min", type=float, required=True, help="wall-clock budget per run (minutes)")
     parser.add_argument("--note", default="", help="how the runs were made (machine, load), kept in the JSON")
     parser.add_argument("--out", required=True, help="JSON output; a .md table is written beside it")
+    parser.add_argument("--append", action="store_true",
+                        help="add the runs to the study already in --out (its budget; notes are joined)")
     args = parser.parse_args(argv)
-    records = []
+    records, note = [], args.note
+    if args.append and Path(args.out).is_file():
+        study = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        records, note = study["runs"], " ".join(filter(None, [study.get("note", ""), args.note]))
+        if study["budget_min"] != args.budget_min:
+            parser.error(f"--append: {args.out} was made with --budget-min {study['budget_min']:g}")
     for item in args.run:
         label, sep, path = item.partition("=")
         if not sep:
@@ -128,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = [name for name in RUN_FILES if not (Path(path) / name).is_file()]
         if missing:
             parser.error(f"--run {item!r}: {path} is not a ds2-train run directory (missing {', '.join(missing)})")
+        if label in {record["label"] for record in records}:
+            parser.error(f"--run {item!r}: the study already has a run labelled {label!r}")
         records.append(run_record(label, path))
     rows, table = study_table(records, args.budget_min)
     out = Path(args.out)
-    atomic_write_text(out, json.dumps({"budget_min": args.budget_min, "note": args.note, "runs": records,
+    atomic_write_text(out, json.dumps({"budget_min": args.budget_min, "note": note, "runs": records,
                                        "rows": rows}, indent=1) + "\n")
     atomic_write_text(out.with_suffix(".md"), table + "\n")
     print(table)
