@@ -82,6 +82,7 @@ def _within_budget(record: dict, budget_min: float) -> dict | None:
 
 SKIPPED_KEYS = ("data.train_manifest", "data.val_manifest", "data.test_manifest", "train.output_dir",
                 "train.cpu_threads", "train.epochs")   # where the data is, and how long a run was let go
+SKIPPED_SECTIONS = ("eval.", "export.")                # test-time settings: the dev CER here is greedy
 
 
 def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str]:
@@ -93,7 +94,8 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
     record_epochs = {record["label"]: record["epochs"] for record in records}
     for record in records:
         config = {**defaults, **record["config"]}
-        changed = {k: v for k, v in config.items() if base.get(k) != v and k not in SKIPPED_KEYS}
+        changed = {k: v for k, v in config.items()
+                   if base.get(k) != v and k not in SKIPPED_KEYS and not k.startswith(SKIPPED_SECTIONS)}
         best = _within_budget(record, budget_min)
         last = record["epochs"][-1] if record["epochs"] else None
         rows.append({"label": record["label"], "changes": changed,
