@@ -35,8 +35,9 @@ if [ "$QUICK" != "--quick" ]; then
   bench "batch 16, GRAPH, bucketing"              "${ZOO[@]}" --batch 16
   bench "batch 20, GRAPH, bucketing"              "${ZOO[@]}" --batch 20
 fi
-bench "lab_small preset, batch 8"                 "${SMALL[@]}" --batch 8
-bench "lab_small, oneDNN convs + AVX2 cap"        "${SMALL[@]}" --batch 8 model.conv_impl=onednn
+bench "lab_small preset, batch 8"                 "${SMALL[@]}" --batch 8 --profile "$OUT/profile_matmul_conv"
+bench "lab_small, oneDNN convs + AVX2 cap"        "${SMALL[@]}" --batch 8 model.conv_impl=onednn \
+  --profile "$OUT/profile_onednn_conv"
 bench "lab_small, 1 thread"                       "${SMALL[@]}" --batch 8 train.cpu_threads=1
 bench "lab_small, jit_level O1 (op fusion)"        "${SMALL[@]}" --batch 8 train.jit_level=O1
 bench "lab_small, batch 16"                       "${SMALL[@]}" --batch 16

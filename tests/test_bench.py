@@ -34,3 +34,30 @@ def test_stray_arguments_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_:             # config errors: one line, exit 2
         main(["train-step", "--batch", "2", "not-an-override"])
     assert exit_.value.code == 2 and "not of the form section.key=value" in capsys.readouterr().err
+
+
+def test_op_times_sums_profile_csvs_per_step(tmp_path):
+    from deepspeech2.lab.bench import op_times
+
+    folder = tmp_path / "prof" / "run" / "FRAMEWORK"
+    folder.mkdir(parents=True)
+    (folder / "cpu_op_type_info_0.csv").write_text(
+        "op_type,type_occurrences,execution_frequency(per-step),total_compute_time,avg_time(ms),percent\n"
+        "LSTM,6,3,60.0,10.0,0.5\nIm2Col,4,2,8.0,2.0,0.1\n")
+    assert op_times(tmp_path / "prof", steps=2) == {"LSTM": 30.0, "Im2Col": 4.0}
+
+
+@pytest.mark.slow
+def test_profiled_train_step_names_the_ops_that_cost_time(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    out = tmp_path / "records.jsonl"
+    subprocess.run([sys.executable, "-m", "deepspeech2.cli.bench", "train-step", "--json", str(out), "--batch", "2",
+                    "--seconds", "1.5", "--steps", "2", "--profile", str(tmp_path / "profile"), *TINY,
+                    "model.conv_stack=small_t4", "model.conv_impl=matmul"], check=True, capture_output=True,
+                   cwd=repo_root)
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    ops = record["op_ms_per_step"]
+    assert ops and all(ms >= 0 for ms in ops.values())
+    assert "LSTM" in ops and "Im2Col" in ops and "Conv2D" not in ops          # the MatMul conv ran

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["train-step"].add_argument("--warmup", type=int, default=1, help="untimed steps (compile)")
     sub.choices["train-step"].add_argument("--pad-to", type=int, default=0,
                                            help="pad to this many frames (the zoo: 1250); 0 = the batch's own length")
+    sub.choices["train-step"].add_argument("--profile", metavar="DIR",
+                                           help="also profile --steps steps (MindSpore Profiler output in DIR): "
+                                                "milliseconds per step of each op type")
     sub.choices["infer"].add_argument("--repeats", type=int, default=3)
     sub.choices["infer"].add_argument("--mindir", help="exported MINDIR of the same config to compare")
     sub.choices["data"].add_argument("--manifest", required=True)
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": cfg.train.mode, "amp_level": cfg.train.amp_level, "threads": cfg.train.cpu_threads,
             "model": f"{cfg.model.rnn_type} {cfg.model.num_layers}x{cfg.model.hidden_size}"}
     if args.command == "train-step":
-        result = bench_train_step(cfg, args.batch, args.seconds, args.steps, args.warmup, args.pad_to)
+        result = bench_train_step(cfg, args.batch, args.seconds, args.steps, args.warmup, args.pad_to, args.profile)
         emit({**base, "pad_to": args.pad_to, **result}, args.json)
     elif args.command == "infer":
         emit({**base, **bench_infer(cfg, args.batch, args.seconds, args.repeats, args.mindir)}, args.json)

@@ -5,6 +5,7 @@ import json
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -79,8 +80,23 @@ def _synthetic_batch(cfg, batch: int, seconds: float, pad_to: int, vocab_size: i
     return feats, lengths, targets, np.full(batch, n_target, np.int32)
 
 
-def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, pad_to: int) -> dict:
-    """Time ``steps`` training steps after ``warmup`` (compilation) steps on one batch shape."""
+def op_times(profile_dir: str | Path, steps: int) -> dict[str, float]:
+    """Milliseconds per step of each op type in a MindSpore CPU profile (``cpu_op_type_info_*.csv``),
+    largest first. Ops of different types may overlap in time, so the sum can exceed the step time."""
+    import csv
+
+    totals: dict[str, float] = {}
+    for path in Path(profile_dir).rglob("cpu_op_type_info_*.csv"):
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                totals[row["op_type"]] = totals.get(row["op_type"], 0.0) + float(row["total_compute_time"]) / steps
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, pad_to: int,
+                     profile_dir: str | None = None) -> dict:
+    """Time ``steps`` training steps after ``warmup`` (compilation) steps on one batch shape; with
+    ``profile_dir``, run ``steps`` more under MindSpore's profiler and add ``op_ms_per_step``."""
     from mindspore import Tensor
 
     from deepspeech2.data.vocab import build_vocab
@@ -114,7 +130,16 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
     t_pad = arrays[0].shape[-1]
     flops = TRAIN_FLOPS_PER_FORWARD * analytic_flops(cfg.model, cfg.features, t_pad, batch)
     audio_rate = batch * seconds / s_step
-    return {"s_per_step": s_step, "step_times": times, "warmup_s": first, "audio_s_per_s": audio_rate,
+    profile = {}
+    if profile_dir:
+        from mindspore import Profiler
+
+        profiler = Profiler(output_path=str(profile_dir))
+        for _ in range(steps):
+            float(step(*inputs)[0].asnumpy())
+        profiler.analyse()
+        profile = {"op_ms_per_step": op_times(profile_dir, steps)}
+    return {**profile, "s_per_step": s_step, "step_times": times, "warmup_s": first, "audio_s_per_s": audio_rate,
             "cores_busy": cores_busy,
             "gflops": flops / s_step / 1e9, "epoch_hours": epoch_hours(audio_rate), "peak_rss_gb": peak_rss_gb(),
             "padded_frames": t_pad}

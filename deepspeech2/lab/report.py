@@ -157,6 +157,9 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
             shutil.copyfile(src, figures / name)
     values["recipe_table"], values["recipe_note"] = _recipe_study(figures.parent / "data" / "recipe.json")
     values["speedup_table"] = (speedup / "speedup.md").read_text(encoding="utf-8") if (speedup / "speedup.md").is_file() else MISSING
+    profile = speedup / "profile.md"
+    values["profile_table"] = (f"\n   MindSpore Profiler 的逐算子耗时（每步毫秒；不同算子可并行，合计可超过步长）：\n\n"
+                               f"{profile.read_text(encoding='utf-8')}" if profile.is_file() and profile.stat().st_size else "")
     check = _read_json(exp / "mindir_check.json")
     values["mindir_check"] = (f"MINDIR 与检查点在 {check['utterances']} 条测试句上的识别结果"
                               f"{'完全一致' if check['identical'] else '不一致'}。") if check else MISSING

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from deepspeech2.lab.bench import TRAIN_CLEAN_100_HOURS
 
-__all__ = ["load_records", "build_table", "main"]
+__all__ = ["load_records", "build_table", "profile_markdown", "main"]
 
 SECONDS_PER_HOUR = 3600
 # Cited, not measured here: the zoo's README (2 x V100, batch 20, 2.139 s/step) with LibriSpeech's
 # mean training utterance of ~12.7 s.
 CITED_GPU = {"label": "cited: zoo on 2xV100, batch 20", "s_per_step": 2.139, "batch": 20, "seconds": 12.7}
+PROFILE_TOP_OPS = 8   # op types per profiled setting shown in the profile table
 
 
 def load_records(path: str | Path) -> list[dict]:
@@ -41,7 +42,23 @@ def build_table(records: list[dict]) -> dict:
         floor = {"gemm_peak_gflops": gemm, "epoch_pflop": flop_per_audio_s * TRAIN_CLEAN_100_HOURS * SECONDS_PER_HOUR / 1e15,
                  "hours_at_peak": flop_per_audio_s * TRAIN_CLEAN_100_HOURS / (gemm * 1e9)}
     data = [r for r in records if r["bench"] == "data"]
-    return {"rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data}
+    profiles = [{"label": r["label"], "s_per_step": r["s_per_step"], "ops": r["op_ms_per_step"]}
+                for r in steps if r.get("op_ms_per_step")]
+    return {"rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data, "profiles": profiles}
+
+
+def profile_markdown(table: dict, top: int = PROFILE_TOP_OPS) -> str:
+    """The profiled settings side by side: ms per step of the op types that cost most in any of them."""
+    profiles = table.get("profiles") or []
+    if not profiles:
+        return ""
+    ops = sorted({op for p in profiles for op in list(p["ops"])[:top]},
+                 key=lambda op: -max(p["ops"].get(op, 0.0) for p in profiles))
+    lines = ["| op type (ms per step) | " + " | ".join(p["label"] for p in profiles) + " |",
+             "|---|" + "---|" * len(profiles)]
+    lines += [f"| {op} | " + " | ".join(f"{p['ops'].get(op, 0.0):.1f}" for p in profiles) + " |" for op in ops]
+    lines.append("| *step wall time* | " + " | ".join(f"*{1000 * p['s_per_step']:.0f}*" for p in profiles) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(table: dict) -> str:
@@ -99,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     table = build_table(load_records(args.records))
     (out / "speedup.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     (out / "speedup.md").write_text(_markdown(table), encoding="utf-8")
+    (out / "profile.md").write_text(profile_markdown(table), encoding="utf-8")
     _chart(table, out / "speedup.png")
     print(_markdown(table))
     return 0
