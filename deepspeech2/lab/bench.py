@@ -29,14 +29,15 @@ def _median_gflops(matmul, size: int, repeats: int) -> float:
 
 
 def gemm_gflops(repeats: int = 5, size: int = GEMM_SIZE, threads: int = 0) -> dict[str, float]:
-    """Median fp32 GFLOP/s of an n×n matmul with numpy's BLAS and with MindSpore's CPU kernel (oneDNN,
-    under the same ISA setting training uses); ``gflops`` is the better — the practical ceiling."""
+    """Median fp32 GFLOP/s of an n×n matmul with numpy's BLAS and with MindSpore's CPU kernel (oneDNN at the
+    CPU's full ISA: models without oneDNN convs run so, see ``model.conv_impl``); ``gflops`` is the better —
+    the practical ceiling."""
     import mindspore
     from mindspore import Tensor, ops
 
     from deepspeech2.core.device import init_device
 
-    init_device("CPU", 0, threads)
+    init_device("CPU", 0, threads, onednn_conv=False)
     a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
     b = a.T.copy()
     numpy_rate = _median_gflops(lambda: a @ b, size, repeats)
