@@ -5,7 +5,7 @@
 set -euo pipefail
 usage="Usage: bash scripts/make_report.sh [--rerun] [--with-long]
   --rerun      run the quickstart, the resume and the speed-up study again even if their results exist
-  --with-long  also run the longer recipe (configs/lab_long.yaml, about an hour of training) if exp/lab_long has no results"
+  --with-long  also run the longer recipe (configs/lab_long.yaml, about 25 minutes of training) if exp/lab_long has no results"
 RERUN=0 WITH_LONG=0
 for arg in "$@"; do
   case "$arg" in
