@@ -49,6 +49,9 @@ overrides=(data.train_manifest="$PREPARED/libri_train_manifest.json"
            data.val_manifest="$PREPARED/libri_val_manifest.json"
            train.output_dir="$EXP")
 CKPT="$EXP/checkpoints/best.ckpt"
+tuned_lm_weights() {  # "alpha beta" chosen on dev by ds2-tune-lm in stage 5
+  python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; print(b["alpha"], b["beta"])' "$EXP/lm_tuning.json"
+}
 
 if stage_on 1; then
   echo "== stage 1: environment ready ($VIRTUAL_ENV)"
@@ -80,8 +83,7 @@ if stage_on 5; then
   timed lm ds2-build-lm "${lm_text[@]}" --order 3 --out "$EXP/lm.arpa"
   timed lm_tune ds2-tune-lm --config "$CONFIG" --model "$CKPT" --manifest "$PREPARED/libri_val_manifest.json" \
     --lm "$EXP/lm.arpa" --out "$EXP/lm_tuning.json"
-  read -r lm_alpha lm_beta < <(python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; print(b["alpha"], b["beta"])' \
-    "$EXP/lm_tuning.json")
+  read -r lm_alpha lm_beta < <(tuned_lm_weights)
   for set in test_clean test_other test_heldout; do
     CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
@@ -94,11 +96,17 @@ if stage_on 5; then
     --out "$EXP/baseline/pocketsphinx.json" --set test_clean
 fi
 if stage_on 6; then
-  echo "== stage 6: export MINDIR and transcribe test files through it"
+  echo "== stage 6: export MINDIR and transcribe test files through it (beam search + LM when stage 5 ran)"
   require_file "$CKPT" "trained checkpoint (run stage 4)"
   timed export python export.py --pre_trained_model_path "$CKPT" --file_name "$EXP/deepspeech2"
   mapfile -t files < <(find "$PREPARED/test_clean/wav" -name '*.wav' | sort | head -n 3)
-  timed transcribe ds2-transcribe --model "$EXP/deepspeech2.mindir" "${files[@]}"
+  decoding=()   # beam search with the tuned LM when stage 5 made one, else greedy
+  if [ -f "$EXP/lm_tuning.json" ]; then
+    read -r lm_alpha lm_beta < <(tuned_lm_weights)
+    decoding=(--config "$CONFIG" --decoder beam --lm_path "$EXP/lm.arpa" --set eval.lm_alpha="$lm_alpha"
+              --set eval.lm_beta="$lm_beta")
+  fi
+  timed transcribe ds2-transcribe --model "$EXP/deepspeech2.mindir" "${decoding[@]}" "${files[@]}"
 fi
 if stage_on 7; then
   echo "== stage 7: results"
