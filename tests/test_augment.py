@@ -37,11 +37,27 @@ def test_speed_one_and_masks_off_change_nothing(speech_clips):
     assert not augment.enabled(AugmentConfig())
 
 
-def test_noise_has_the_requested_snr(speech_clips):
+@pytest.mark.parametrize("colour", ["white", "pink", "brown"])
+def test_noise_has_the_requested_snr_and_colour(speech_clips, colour):
     audio = _clip(speech_clips)
-    noisy = augment.add_noise(audio, 10.0, seed=3)
-    snr = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean((noisy - audio).astype(np.float64) ** 2))
+    noisy = augment.add_noise(audio, 10.0, seed=3, colour=colour)
+    noise = (noisy - audio).astype(np.float64)
+    snr = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean(noise ** 2))
     assert abs(snr - 10.0) < 0.2
+    # power spectrum slope ~ 1/f^a: share of the noise power below 1 kHz (1/8 of the band for white)
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    low_share = power[: power.size // 8].sum() / power.sum()
+    expected = {"white": (0.10, 0.15), "pink": (0.5, 0.95), "brown": (0.98, 1.0)}[colour]
+    assert expected[0] <= low_share <= expected[1]
+
+
+def test_mixed_noise_colours_vary_and_leave_the_other_choices_alone():
+    mixed = dataclasses.replace(ON, noise_colour="mixed")
+    draws = [augment.draw(mixed, 1, k, 0) for k in range(40)]
+    assert {d.noise_colour for d in draws} == {"white", "pink", "brown"}
+    singles = [augment.draw(ON, 1, k, 0) for k in range(40)]
+    assert all(d.noise_colour == "white" for d in singles)
+    assert [dataclasses.replace(d, noise_colour="white") for d in draws] == singles
 
 
 def test_masks_stay_within_bounds_and_limits():

@@ -222,3 +222,20 @@ def test_gradients_equal_finite_differences(rnn_type):
         numeric = (values[0] - values[1]) / (2 * eps)
         analytic = float((grad.asnumpy() * direction).sum())
         assert abs(numeric - analytic) <= 0.05 * abs(analytic) + 2e-3, (param.name, numeric, analytic)
+
+
+def test_rnn_dropout_acts_only_while_training_and_adds_no_parameters():
+    mindspore.set_seed(0)
+    plain = DeepSpeech2(ModelConfig(**SMALL, rnn_batch_norm=True), FEAT, 29)
+    mindspore.set_seed(0)
+    dropped = DeepSpeech2(ModelConfig(**SMALL, rnn_batch_norm=True, rnn_dropout=0.3), FEAT, 29)
+    names = [p.name for p in plain.get_parameters()]
+    assert names == [p.name for p in dropped.get_parameters()]       # checkpoints load both ways
+    x, lens = _batch([12, 7])
+    plain.set_train(False)
+    dropped.set_train(False)
+    np.testing.assert_array_equal(plain(Tensor(x), Tensor(lens))[0].asnumpy(),
+                                  dropped(Tensor(x), Tensor(lens))[0].asnumpy())
+    dropped.set_train(True)
+    plain.set_train(True)
+    assert not np.allclose(plain(Tensor(x), Tensor(lens))[0].asnumpy(), dropped(Tensor(x), Tensor(lens))[0].asnumpy())

@@ -12,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise
+
 __all__ = [
     "NOISE_COLOURS",
     "SAMPLE_RATE",
@@ -32,7 +34,6 @@ MEAN_PADDING_SECONDS = (sum(LEAD_SILENCE_RANGE) + sum(TRAIL_SILENCE_RANGE)) / 2
 PEAK_RANGE = (0.25, 0.9)              # final peak amplitude (about -12 to -1 dBFS)
 NOISE_FLOOR_DBFS_RANGE = (-75.0, -60.0)  # RMS of the faint floor every recording gets
 OTHER_SNR_DB_RANGE = (5.0, 20.0)      # "*-other" splits: speech-to-noise ratio
-NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope: power ~ 1/f^a
 INT16_MAX = 32767                       # float [-1, 1] → int16 samples when writing audio
 ACTIVE_SPEECH_THRESHOLD = 0.02        # of the peak: samples counted as speech for the SNR
 DB_PER_AMPLITUDE_DECADE = 20.0
@@ -82,20 +83,6 @@ def trim_silence(signal: np.ndarray, threshold: float = TRIM_THRESHOLD) -> np.nd
     if loud.size == 0:
         raise ValueError("the synthesised signal is silent")
     return signal[loud[0]:loud[-1] + 1]
-
-
-def coloured_noise(length: int, colour: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS noise of shape (length,) with power spectrum ~ 1/f^a (white, pink, brown)."""
-    if colour not in NOISE_COLOURS:
-        raise ValueError(f"unknown noise colour {colour!r}; expected one of {list(NOISE_COLOURS)}")
-    spectrum = np.fft.rfft(rng.standard_normal(length))
-    frequencies = np.fft.rfftfreq(length)
-    frequencies[0] = frequencies[1] if length > 1 else 1.0   # no infinite DC gain
-    spectrum *= frequencies ** (-NOISE_COLOURS[colour] / 2)
-    noise = np.fft.irfft(spectrum, n=length)
-    noise -= noise.mean()
-    rms = np.sqrt(np.mean(noise ** 2))
-    return noise / rms if rms > 0 else noise
 
 
 def _db_to_amplitude(decibels: float) -> float:

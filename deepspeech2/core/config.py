@@ -19,7 +19,7 @@ from deepspeech2.core.config_rules import range_errors
 
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType", "RnnImpl",
-    "ConvActivation", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
+    "ConvActivation", "NoiseColour", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
     "AugmentConfig", "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
     "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
@@ -45,6 +45,7 @@ ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
 ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
 ExportOutput = Literal["log_probs", "probs"]
+NoiseColour = Literal["white", "pink", "brown", "mixed"]  # mixed: one of the three per noisy utterance
 FeatureType = Literal["spectrogram", "fbank"]  # log1p|STFT| (the zoo) | log mel filterbank
 ConvStack = Literal["zoo", "zoo_t4", "small_t4", "small_t3"]  # named in deepspeech2.data.shapes.CONV_STACKS
 
@@ -58,9 +59,10 @@ def choices(literal: Any) -> tuple[str, ...]:
 class AugmentConfig:
     """Training-only augmentation (deepspeech2.data.augment); everything off by default."""
     speed_perturb: float = 0.0     # s > 0: each utterance's speed factor is drawn from (1 - s, 1, 1 + s)
-    noise_prob: float = 0.0        # probability of adding white noise to an utterance
-    noise_snr_min: float = 10.0    # noise level range, dB SNR
+    noise_prob: float = 0.0        # probability of adding noise to an utterance
+    noise_snr_min: float = 10.0    # noise level range, dB SNR (relative to the utterance's mean power)
     noise_snr_max: float = 30.0
+    noise_colour: NoiseColour = "white"  # white | pink | brown | mixed (one of the three per utterance)
     freq_masks: int = 0            # SpecAugment frequency masks per utterance
     freq_mask_width: int = 10      # widest frequency mask (feature bins)
     time_masks: int = 0            # SpecAugment time masks per utterance
@@ -115,6 +117,7 @@ class ModelConfig:
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)
     lookahead_context: int = 20    # lookahead frames for unidirectional models
     rnn_batch_norm: bool = False   # BatchNorm before RNN layers 2..N (deepspeech.pytorch)
+    rnn_dropout: float = 0.0       # dropout on the input of RNN layers 2..N while training (0 = none)
     fc_batch_norm: bool = False    # BatchNorm before the output layer
 
 

@@ -61,6 +61,7 @@ RANGE_RULES: dict[str, Range] = {
     "model.hidden_size": AT_LEAST_ONE,
     "model.num_layers": AT_LEAST_ONE,
     "model.lookahead_context": NON_NEGATIVE,
+    "model.rnn_dropout": Range(0, 1, high_open=True),
     "optim.lr": POSITIVE,
     "optim.weight_decay": NON_NEGATIVE,
     "optim.beta1": Range(0, 1, high_open=True),

@@ -1,4 +1,4 @@
-"""Training-time data augmentation: speed perturbation, additive noise, SpecAugment masks.
+"""Training-time data augmentation: speed perturbation, additive (coloured) noise, SpecAugment masks.
 
 Every random choice for utterance ``position`` of global batch ``k`` comes from one generator
 seeded by ``(seed, k, position)``: the same run gives the same augmented batches in any worker,
@@ -14,6 +14,7 @@ import numpy as np
 import scipy.signal
 
 from deepspeech2.core.config import AugmentConfig
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise
 
 __all__ = ["Choice", "enabled", "draw", "count", "speed_perturb", "add_noise", "spec_augment", "fastest_factor"]
 
@@ -28,6 +29,7 @@ class Choice:
     speed: float                         # 1.0 = unchanged
     noise_snr_db: float | None           # None = no noise
     noise_seed: int
+    noise_colour: str                    # white | pink | brown (data.noise.NOISE_COLOURS)
     freq_masks: tuple[tuple[int, int], ...]   # (start fraction ×1e6, width) drawn before sizes are known
     time_masks: tuple[tuple[int, int], ...]
 
@@ -61,7 +63,10 @@ def draw(cfg: AugmentConfig, seed: int, k: int, position: int) -> Choice:
                  for _ in range(cfg.freq_masks))
     time = tuple((int(rng.integers(1_000_000)), int(rng.integers(0, cfg.time_mask_width + 1)))
                  for _ in range(cfg.time_masks))
-    return Choice(speed, snr, noise_seed, freq, time)
+    colour = cfg.noise_colour
+    if colour == "mixed":                # drawn last: the other choices stay those of a single colour
+        colour = list(NOISE_COLOURS)[int(rng.integers(len(NOISE_COLOURS)))]
+    return Choice(speed, snr, noise_seed, colour, freq, time)
 
 
 def count(cfg: AugmentConfig, seed: int, batches: list[tuple[int, int]]) -> dict:
@@ -88,12 +93,12 @@ def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
     return scipy.signal.resample_poly(audio, ratio.denominator, ratio.numerator).astype(np.float32)
 
 
-def add_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    """Add white Gaussian noise at ``snr_db`` relative to the utterance's mean power."""
+def add_noise(audio: np.ndarray, snr_db: float, seed: int, colour: str = "white") -> np.ndarray:
+    """Add ``colour`` noise (white, pink, brown) at ``snr_db`` relative to the utterance's mean power."""
     power = float(np.mean(audio.astype(np.float64) ** 2))
     if power <= 0:
         return audio
-    noise = np.random.default_rng(seed).standard_normal(audio.size)
+    noise = coloured_noise(audio.size, colour, np.random.default_rng(seed))
     scale = np.sqrt(power / 10 ** (snr_db / 10))
     return (audio + scale * noise).astype(np.float32)
 

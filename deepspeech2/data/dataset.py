@@ -166,7 +166,7 @@ class BatchSource:
         else:
             audio = augment.speed_perturb(load_audio(utt.wav_path, self.feature_cfg.sample_rate), choice.speed)
             if choice.noise_snr_db is not None:
-                audio = augment.add_noise(audio, choice.noise_snr_db, choice.noise_seed)
+                audio = augment.add_noise(audio, choice.noise_snr_db, choice.noise_seed, choice.noise_colour)
             feats = compute_features(audio, self.feature_cfg)
         return augment.spec_augment(feats, choice, self.augment.time_mask_max_ratio)
 

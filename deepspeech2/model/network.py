@@ -178,7 +178,7 @@ class MaskedRNN(nn.Cell):
 
 
 class RNNStack(nn.Cell):
-    """``num_layers`` MaskedRNN layers (zoo: ``lstms``), optional BatchNorm before layers 2..N."""
+    """``num_layers`` MaskedRNN layers (zoo: ``lstms``), optional BatchNorm and dropout before layers 2..N."""
 
     def __init__(self, cfg: ModelConfig, input_size: int):
         super().__init__()
@@ -188,12 +188,15 @@ class RNNStack(nn.Cell):
         self.layer_name = f"{cfg.rnn_type}s"             # RNN.lstms.{i} are the zoo's names
         setattr(self, self.layer_name, layers)
         self.norms = nn.CellList([nn.BatchNorm1d(cfg.hidden_size) for _ in sizes[1:]]) if cfg.rnn_batch_norm else None
+        self.dropout = nn.Dropout(p=cfg.rnn_dropout) if cfg.rnn_dropout > 0 else None   # identity in eval
 
     def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         t, n = x.shape[0], x.shape[1]
         for i, layer in enumerate(getattr(self, self.layer_name)):
             if self.norms is not None and i > 0:
                 x = self.norms[i - 1](x.view(t * n, -1)).view(t, n, -1) * mask  # (T, N, H)
+            if self.dropout is not None and i > 0:
+                x = self.dropout(x)                                          # (T, N, H)
             x = layer(x, mask, lengths)                                      # (T, N, H)
         return x
 
