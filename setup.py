@@ -36,6 +36,7 @@ setup(
             "ds2-csv-to-json = data_prep.convert:csv_to_json_main",
             "ds2-build-lm = deepspeech2.cli.build_lm:main",
             "ds2-tune-lm = deepspeech2.cli.tune_lm:main",
+            "ds2-average = deepspeech2.cli.average:main",
             "ds2-train = deepspeech2.cli.train:main",
             "ds2-eval = deepspeech2.cli.evaluate:main",
             "ds2-export = deepspeech2.cli.export:main",

@@ -154,3 +154,44 @@ def test_resumed_run_drops_metrics_records_after_its_checkpoint(tmp_path):
     assert loop.trim_metrics(path, 3) == 3
     assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [1, 2, 3]
     assert loop.trim_metrics(path, 3) == 0 and loop.trim_metrics(tmp_path / "none.jsonl", 3) == 0
+
+
+def test_average_of_epoch_checkpoints_is_the_mean_and_never_resumed(tmp_path):
+    """ds2-average --run: the mean of the newest epoch checkpoints' network weights (BatchNorm
+    statistics too), loadable into the network, without optimizer state, and not a resume candidate."""
+    import mindspore
+
+    from deepspeech2.cli.average import main as average_main
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.amp import make_loss_scaler
+    from deepspeech2.model.build import build_network
+    from deepspeech2.model.weights import load_weights, read_checkpoint
+    from deepspeech2.training.checkpoint import find_resume_checkpoint, read_sidecar, save_training_checkpoint
+    from deepspeech2.training.optimizer import build_optimizer
+
+    cfg = load_config(None, TINY_MODEL)
+    vocab = build_vocab(cfg)
+    mindspore.set_seed(1)
+    net, folder = build_network(cfg, vocab), tmp_path / "checkpoints"
+    optimizer, scaler = build_optimizer(net, cfg), make_loss_scaler(cfg.train)
+    saved = {}
+    for epoch in (1, 2, 3):
+        for p in net.get_parameters():
+            p.set_data(mindspore.Tensor(p.asnumpy() + np.float32(epoch)))
+        save_training_checkpoint(folder / f"epoch_{epoch}.ckpt", net, optimizer, scaler,
+                                 {"step": 10 * epoch, "epoch": epoch})
+        saved[epoch] = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    out = folder / "avg_2.ckpt"
+    assert average_main(["--run", str(tmp_path), "--last", "2", "--out", str(out)]) == 0
+    averaged = read_checkpoint(out)
+    assert not any(name.startswith("optimizer.") for name in averaged)
+    assert sorted(averaged) == sorted(saved[3])
+    for name, value in averaged.items():
+        np.testing.assert_allclose(value.asnumpy(), (saved[2][name] + saved[3][name]) / 2, rtol=1e-6, err_msg=name)
+    meta = read_sidecar(out)
+    assert meta["averaged_from"] == [str(folder / "epoch_2.ckpt"), str(folder / "epoch_3.ckpt")]
+    assert meta["last_step"] == 30 and "step" not in meta
+    assert find_resume_checkpoint(tmp_path) == folder / "epoch_3.ckpt"
+    mindspore.set_seed(2)
+    assert load_weights(build_network(cfg, vocab), out).complete
+    assert average_main(["--run", str(tmp_path), "--last", "4", "--out", str(out)]) == 2   # only 3 exist

@@ -12,7 +12,7 @@ from deepspeech2.model.weights import CheckpointError, read_checkpoint
 
 __all__ = ["CHECKPOINT_DIR", "save_training_checkpoint", "read_sidecar", "config_for_checkpoint",
            "find_resume_checkpoint", "restore_training_state", "prune_checkpoints", "copy_checkpoint",
-           "remove_partial_files"]
+           "remove_partial_files", "epoch_checkpoints", "average_checkpoints"]
 
 log = logging.getLogger(__name__)
 OPTIMIZER_PREFIX = "optimizer."
@@ -147,3 +147,55 @@ def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
     src, dst = Path(src), Path(dst)
     atomic_copy(src, dst)
     atomic_write_text(dst.with_suffix(".yaml"), src.with_suffix(".yaml").read_text(encoding="utf-8"))
+
+
+def epoch_checkpoints(folder: str | Path) -> list[Path]:
+    """The complete ``epoch_N.ckpt`` files of a run's checkpoint folder (or of the run directory),
+    oldest first by training step."""
+    folder = Path(folder)
+    folder = folder / CHECKPOINT_DIR if (folder / CHECKPOINT_DIR).is_dir() else folder
+    found = []
+    for ckpt in folder.glob("epoch_*.ckpt"):
+        meta = read_sidecar(ckpt)
+        if not is_partial(ckpt) and meta and "step" in meta:
+            found.append((int(meta["step"]), ckpt))
+    return [ckpt for _, ckpt in sorted(found)]
+
+
+def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
+    """Write the element-wise mean of the network weights (BatchNorm statistics included) of
+    ``paths`` to ``out``, with the newest input's sidecar plus ``averaged_from``; optimizer state is
+    left out (an averaged model is for evaluation and export, or as --pre_trained_model_path)."""
+    import mindspore
+    import numpy as np
+
+    if not paths:
+        raise ValueError("no checkpoints to average")
+    paths = [Path(p) for p in paths]
+    total: dict[str, np.ndarray] = {}
+    dtypes: dict = {}
+    for path in paths:
+        params = {k: v for k, v in read_checkpoint(path).items()
+                  if not k.startswith(OPTIMIZER_PREFIX) and k != LOSS_SCALE_NAME}
+        if total and set(params) != set(total):
+            differ = sorted(set(params) ^ set(total))[:5]
+            raise CheckpointError(f"{path}: other parameters than {paths[0]} (e.g. {differ}): "
+                                  "only checkpoints of one network can be averaged")
+        for name, value in params.items():
+            array = value.asnumpy().astype(np.float64)
+            if name in total and array.shape != total[name].shape:
+                raise CheckpointError(f"{path}: {name} has shape {array.shape}, {paths[0]} has {total[name].shape}")
+            total[name] = total.get(name, 0.0) + array
+            dtypes[name] = value.dtype
+    entries = [{"name": name, "data": mindspore.Tensor((value / len(paths)).astype(np.float32)).astype(dtypes[name])}
+               for name, value in total.items()]
+    out = Path(out)
+    with atomic_path(out, suffix=".ckpt") as tmp:
+        mindspore.save_checkpoint(entries, str(tmp))
+    meta = dict(read_sidecar(paths[-1]) or {})
+    meta["averaged_from"] = [str(p) for p in paths]
+    meta["last_step"] = meta.pop("step", None)   # no "step": never taken for a resumable training checkpoint
+    import yaml
+
+    atomic_write_text(out.with_suffix(".yaml"), yaml.safe_dump(meta, sort_keys=False))
+    return out
