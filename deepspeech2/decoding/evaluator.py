@@ -74,7 +74,8 @@ class Evaluator:
         return out
 
     def score(self, posteriors, decoder: Callable) -> list[UtteranceResult]:
-        """Score ``decoder``'s transcripts of :meth:`posteriors` against the references, in manifest order."""
+        """Score ``decoder``'s transcripts of :meth:`posteriors` (a list, or any iterable of its
+        items) against the references, in manifest order."""
         results: list[UtteranceResult | None] = [None] * len(self.utts)
         for indices, log_probs, out_lengths in posteriors:
             for idx, hyp in zip(indices, decoder(log_probs, out_lengths)):
@@ -83,25 +84,26 @@ class Evaluator:
         return results
 
     def run(self, desc: str = "eval") -> EvalResult:
+        """Decode and score the manifest (one batch in memory at a time) and the mean CTC loss."""
         from mindspore import Tensor
 
-        results: list[UtteranceResult | None] = [None] * len(self.utts)
-        loss_sum, loss_count, t0 = 0.0, 0, time.time()
-        for features, lengths, targets, target_lengths, indices in self._batches(desc):
-            log_probs, out_lengths = self.forward(features, lengths)
-            rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
-                    if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]
-            if self.loss_fn is not None and rows:
-                loss = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs[rows], (1, 0, 2)))),
-                                    Tensor(targets[rows]), Tensor(out_lengths[rows]), Tensor(target_lengths[rows]))
-                loss_sum += float(loss.asnumpy()) * len(rows)
-                loss_count += len(rows)
-            hyps = self.decoder(log_probs, out_lengths)
-            for idx, hyp in zip(indices, hyps):
-                utt = self.utts[idx]
-                results[idx] = score_utterance(utt.utt_id, utt.transcript, hyp)
-        assert all(r is not None for r in results), "every utterance is decoded exactly once"
-        return EvalResult(results, loss_sum / loss_count if loss_count else None,
+        loss = {"sum": 0.0, "count": 0}
+        t0 = time.time()
+
+        def batches_with_loss():
+            for features, lengths, targets, target_lengths, indices in self._batches(desc):
+                log_probs, out_lengths = self.forward(features, lengths)
+                rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
+                        if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]
+                if self.loss_fn is not None and rows:
+                    value = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs[rows], (1, 0, 2)))),
+                                         Tensor(targets[rows]), Tensor(out_lengths[rows]), Tensor(target_lengths[rows]))
+                    loss["sum"] += float(value.asnumpy()) * len(rows)
+                    loss["count"] += len(rows)
+                yield indices, log_probs, out_lengths
+
+        results = self.score(batches_with_loss(), self.decoder)
+        return EvalResult(results, loss["sum"] / loss["count"] if loss["count"] else None,
                           sum(u.duration for u in self.utts), time.time() - t0)
 
 
