@@ -99,10 +99,11 @@ def test_count_mismatch_and_missing_end(tmp_path):
         NGramLM.from_arpa(path)
 
 
+@pytest.mark.parametrize("smoothing", ["kneser-ney", "witten-bell"])
 @pytest.mark.parametrize("order", [1, 2, 3])
-def test_build_arpa_round_trip_is_normalised(tmp_path, order):
+def test_build_arpa_round_trip_is_normalised(tmp_path, order, smoothing):
     path = tmp_path / "lm.arpa"
-    build_arpa(CORPUS, order, path)
+    build_arpa(CORPUS, order, path, smoothing)
     lm = NGramLM.from_arpa(path)
     assert lm.order == order
     vocab = sorted(lm.vocab - {BOS})
@@ -171,3 +172,17 @@ def test_gzipped_text_and_arpa_are_read_like_plain_files(tmp_path):
     arpa_gz = tmp_path / "lm.arpa.gz"
     arpa_gz.write_bytes(gzip.compress(plain.read_bytes()))
     assert NGramLM.from_arpa(arpa_gz).score("CAT", ("THE",)) == NGramLM.from_arpa(plain).score("CAT", ("THE",))
+
+
+def test_kneser_ney_unigrams_count_contexts_not_occurrences(tmp_path):
+    """FRANCISCO is frequent but only ever follows SAN; CAT is rarer but follows many words: Kneser-Ney's
+    unigram (what a new context backs off to) prefers CAT, Witten-Bell's the frequent word."""
+    corpus = ["SAN FRANCISCO"] * 6 + ["A CAT", "THE CAT", "MY CAT"]
+    scores = {}
+    for smoothing in ("kneser-ney", "witten-bell"):
+        build_arpa(corpus, 2, tmp_path / f"{smoothing}.arpa", smoothing)
+        lm = NGramLM.from_arpa(tmp_path / f"{smoothing}.arpa")
+        scores[smoothing] = lm.score("CAT", ("NEW",)) - lm.score("FRANCISCO", ("NEW",))
+    assert scores["kneser-ney"] > 0 > scores["witten-bell"]
+    with pytest.raises(ValueError, match="unknown smoothing"):
+        build_arpa(corpus, 2, tmp_path / "x.arpa", "good-turing")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from deepspeech2.core.files import open_text
-from deepspeech2.decoding.lm import build_arpa
+from deepspeech2.decoding.lm import SMOOTHINGS, build_arpa
 
 __all__ = ["main"]
 
@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--manifest", action="append", default=[],
                         help="JSON/CSV manifest whose transcripts to use (repeatable)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order")
+    parser.add_argument("--smoothing", choices=list(SMOOTHINGS), default="kneser-ney",
+                        help="interpolated Kneser-Ney (default) or Witten-Bell")
     parser.add_argument("--out", required=True, help="output ARPA path")
     args = parser.parse_args(argv)
     if not args.text and not args.manifest:
@@ -42,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sentences += fh.read().splitlines()
     for path in args.manifest:
         sentences += _manifest_transcripts(path)
-    logger.info("building a %d-gram LM from %d sentences", args.order, len(sentences))
-    build_arpa(sentences, args.order, args.out)
+    logger.info("building a %s %d-gram LM from %d sentences", args.smoothing, args.order, len(sentences))
+    build_arpa(sentences, args.order, args.out, args.smoothing)
     logger.info("wrote %s", args.out)
     return 0
 

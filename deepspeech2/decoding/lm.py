@@ -9,11 +9,11 @@ import logging
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from deepspeech2.core.files import open_text
 
-__all__ = ["BOS", "EOS", "UNK", "UNKNOWN_WORD_LOG10", "NGramLM", "build_arpa"]
+__all__ = ["BOS", "EOS", "UNK", "UNKNOWN_WORD_LOG10", "SMOOTHINGS", "NGramLM", "build_arpa"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +154,59 @@ def _count_ngrams(sentences: Iterable[str], order: int) -> list[Counter]:
     return counts
 
 
-def _witten_bell(counts: list[Counter], order: int) -> tuple[dict, dict]:
-    """Interpolated Witten-Bell probabilities of seen n-grams and backoff weights of contexts.
+Smoothing = Callable[[Counter, Counter, Counter], tuple[dict, dict]]
+FALLBACK_DISCOUNT = 0.5     # Kneser-Ney discount of a level without both singletons and doubletons
 
-    P(w|h) = (c(h,w) + T(h) P(w|h')) / (c(h) + T(h)) where T(h) is the number of distinct words
-    seen after h; the unigram level interpolates with a uniform distribution over the vocabulary
-    (which includes <unk> and </s>). Each seen n-gram stores its full interpolated probability,
-    so the backoff weight of h is exactly T(h) / (c(h) + T(h)) and every context sums to one.
+
+def _witten_bell_weights(level: Counter, ctx_total: Counter, ctx_types: Counter) -> tuple[dict, dict]:
+    """Witten-Bell: own share c(h,w) / (c(h) + T(h)); the lower order gets T(h) / (c(h) + T(h)),
+    where T(h) is the number of distinct words seen after h."""
+    own = {ng: c / (ctx_total[ng[:-1]] + ctx_types[ng[:-1]]) for ng, c in level.items()}
+    lam = {h: ctx_types[h] / (ctx_total[h] + ctx_types[h]) for h in ctx_total}
+    return own, lam
+
+
+def _kneser_ney_weights(level: Counter, ctx_total: Counter, ctx_types: Counter) -> tuple[dict, dict]:
+    """Kneser-Ney: own share (c(h,w) - D) / c(h); the lower order gets D T(h) / c(h), with the
+    discount D = n1 / (n1 + 2 n2) of this level's counts of counts (Chen & Goodman)."""
+    n1 = sum(1 for c in level.values() if c == 1)
+    n2 = sum(1 for c in level.values() if c == 2)
+    discount = n1 / (n1 + 2 * n2) if n1 and n2 else FALLBACK_DISCOUNT
+    own = {ng: max(c - discount, 0.0) / ctx_total[ng[:-1]] for ng, c in level.items()}
+    lam = {h: discount * ctx_types[h] / ctx_total[h] for h in ctx_total}
+    return own, lam
+
+
+def _continuation_counts(counts: list[Counter], order: int) -> list[Counter]:
+    """Kneser-Ney's counts: the highest order and n-grams that start with <s> keep their counts;
+    every other lower-order n-gram counts the distinct words seen before it."""
+    adjusted = [Counter() for _ in range(order + 1)]
+    adjusted[order] = counts[order]
+    for n in range(1, order):
+        for ng in counts[n + 1]:
+            adjusted[n][ng[1:]] += 1
+        for ng, c in counts[n].items():
+            if ng[0] == BOS or ng not in adjusted[n]:
+                adjusted[n][ng] = c
+    return adjusted
+
+
+SMOOTHINGS: dict[str, tuple[Smoothing, Callable[[list[Counter], int], list[Counter]]]] = {
+    "kneser-ney": (_kneser_ney_weights, _continuation_counts),
+    "witten-bell": (_witten_bell_weights, lambda counts, order: counts),
+}
+
+
+def _interpolate(counts: list[Counter], order: int, smoothing: str) -> tuple[dict, dict]:
+    """Interpolated probabilities of seen n-grams and backoff weights of contexts.
+
+    P(w|h) = own(h,w) + lam(h) P(w|h') with ``own``/``lam`` from the smoothing; the unigram level
+    interpolates with a uniform distribution over the vocabulary (which includes <unk> and </s>).
+    Each seen n-gram stores its full interpolated probability, so the backoff weight of h is
+    exactly lam(h) and every context sums to one.
     """
+    weights, adjust = SMOOTHINGS[smoothing]
+    counts = adjust(counts, order)
     vocab = {ng[0] for ng in counts[1]} | {UNK}
     prob: dict[tuple[str, ...], float] = {}
     backoff: dict[tuple[str, ...], float] = {}
@@ -172,10 +217,9 @@ def _witten_bell(counts: list[Counter], order: int) -> tuple[dict, dict]:
         for ng, c in counts[n].items():
             ctx_total[ng[:-1]] += c
             ctx_types[ng[:-1]] += 1
-        lam = {h: ctx_types[h] / (ctx_total[h] + ctx_types[h]) for h in ctx_total}
+        own, lam = weights(counts[n], ctx_total, ctx_types)
         backoff.update(lam)
-        level = {ng: (c + ctx_types[ng[:-1]] * lower[ng[1:] if n > 1 else ng])
-                 / (ctx_total[ng[:-1]] + ctx_types[ng[:-1]]) for ng, c in counts[n].items()}
+        level = {ng: own[ng] + lam[ng[:-1]] * lower[ng[1:] if n > 1 else ng] for ng in counts[n]}
         if n == 1:  # unseen vocabulary words (only <unk>) keep the uniform share
             level.update({(w,): lam[()] / len(vocab) for w in vocab if (w,) not in level})
         prob.update(level)
@@ -184,16 +228,19 @@ def _witten_bell(counts: list[Counter], order: int) -> tuple[dict, dict]:
     return prob, backoff
 
 
-def build_arpa(sentences: Iterable[str], order: int, path: str | Path) -> None:
-    """Train an interpolated Witten-Bell n-gram LM on whitespace-tokenised sentences; write ARPA.
+def build_arpa(sentences: Iterable[str], order: int, path: str | Path, smoothing: str = "kneser-ney") -> None:
+    """Train an interpolated n-gram LM (``smoothing``: kneser-ney or witten-bell) on
+    whitespace-tokenised sentences; write ARPA.
 
     Words are used exactly as given (match the case of the decoder's labels). Empty sentences
     are skipped; an empty corpus or ``order < 1`` raises ValueError.
     """
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
+    if smoothing not in SMOOTHINGS:
+        raise ValueError(f"unknown smoothing {smoothing!r}; expected one of {list(SMOOTHINGS)}")
     counts = _count_ngrams(sentences, order)
-    prob, backoff = _witten_bell(counts, order)
+    prob, backoff = _interpolate(counts, order, smoothing)
     prob[(BOS,)] = 10.0 ** _BOS_LOG10
     by_order: dict[int, list[tuple[str, ...]]] = defaultdict(list)
     for ng in prob:

@@ -81,7 +81,8 @@ def _within_budget(record: dict, budget_min: float) -> dict | None:
 
 
 SKIPPED_KEYS = ("data.train_manifest", "data.val_manifest", "data.test_manifest", "train.output_dir",
-                "train.cpu_threads", "train.epochs")   # where the data is, and how long a run was let go
+                "train.cpu_threads", "train.epochs",   # where the data is, and how long a run was let go
+                "train.keep_last", "train.save_interval_steps", "train.log_interval")   # bookkeeping
 SKIPPED_SECTIONS = ("eval.", "export.")                # test-time settings: the dev CER here is greedy
 
 
