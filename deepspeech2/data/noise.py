@@ -3,21 +3,28 @@ training-time noise augmentation."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 __all__ = ["NOISE_COLOURS", "coloured_noise"]
 
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope a: power ~ 1/f^a
 
 
-def coloured_noise(length: int, colour: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS, zero-mean noise of shape (length,) whose power spectrum falls as 1/f^a."""
+def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: bool = False) -> np.ndarray:
+    """Unit-RMS, zero-mean noise of shape (length,) whose power spectrum falls as 1/f^a.
+
+    ``fast``: shape the spectrum at the next FFT-friendly length and keep the first ``length``
+    samples (an FFT of a length with a large prime factor can take 50x longer); other samples than
+    ``fast=False`` gives for the same generator, which the corpus maker keeps for byte-identical output.
+    """
     if colour not in NOISE_COLOURS:
         raise ValueError(f"unknown noise colour {colour!r}; expected one of {list(NOISE_COLOURS)}")
-    spectrum = np.fft.rfft(rng.standard_normal(length))
-    frequencies = np.fft.rfftfreq(length)
-    frequencies[0] = frequencies[1] if length > 1 else 1.0   # no infinite DC gain
+    size = scipy.fft.next_fast_len(length, real=True) if fast and length > 0 else length
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    frequencies = np.fft.rfftfreq(size)
+    frequencies[0] = frequencies[1] if size > 1 else 1.0   # no infinite DC gain
     spectrum *= frequencies ** (-NOISE_COLOURS[colour] / 2)
-    noise = np.fft.irfft(spectrum, n=length)
+    noise = np.fft.irfft(spectrum, n=size)[:length]
     noise -= noise.mean()
     rms = np.sqrt(np.mean(noise ** 2))
     return noise / rms if rms > 0 else noise
