@@ -70,23 +70,33 @@ def test_fewer_nonfinite_steps_in_a_row_do_not_stop(tmp_path, no_data):
     assert (status.nonfinite_total, status.nonfinite_in_row) == (6, 0)
 
 
+def _tiny_training_state(seed: int = 1):
+    """(config, vocab, network, optimizer, loss scaler) of the tiny test model."""
+    import mindspore
+
+    from deepspeech2.data.vocab import build_vocab
+    from deepspeech2.model.amp import make_loss_scaler
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.optimizer import build_optimizer
+
+    cfg = load_config(None, TINY_MODEL)
+    vocab = build_vocab(cfg)
+    mindspore.set_seed(seed)
+    net = build_network(cfg, vocab)
+    return cfg, vocab, net, build_optimizer(net, cfg), make_loss_scaler(cfg.train)
+
+
 def test_prune_and_resume_round_trip_with_real_weights(tmp_path):
     """Saved step checkpoints are pruned to keep_last; resume finds the newest and restores its weights,
     optimizer state and loss scale exactly into a freshly built network."""
     import mindspore
 
-    from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.amp import loss_scale_value, make_loss_scaler
-    from deepspeech2.model.build import build_network
+    from deepspeech2.model.amp import loss_scale_value
     from deepspeech2.training.checkpoint import (find_resume_checkpoint, prune_checkpoints, restore_training_state,
                                                  save_training_checkpoint)
-    from deepspeech2.training.optimizer import build_optimizer
 
-    cfg = load_config(None, TINY_MODEL)
-    vocab = build_vocab(cfg)
-    mindspore.set_seed(1)
-    net, folder = build_network(cfg, vocab), tmp_path / "checkpoints"
-    optimizer, scaler = build_optimizer(net, cfg), make_loss_scaler(cfg.train)
+    _, _, net, optimizer, scaler = _tiny_training_state()
+    folder = tmp_path / "checkpoints"
     saved = {}
     for step in (5, 10, 15):
         for p in net.trainable_params():   # different weights in every checkpoint
@@ -97,9 +107,7 @@ def test_prune_and_resume_round_trip_with_real_weights(tmp_path):
     assert sorted(p.name for p in folder.glob("*.ckpt")) == ["step_10.ckpt", "step_15.ckpt"]
     assert find_resume_checkpoint(tmp_path) == folder / "step_15.ckpt"
 
-    mindspore.set_seed(2)
-    fresh = build_network(cfg, vocab)
-    fresh_opt, fresh_scaler = build_optimizer(fresh, cfg), make_loss_scaler(cfg.train)
+    _, _, fresh, fresh_opt, fresh_scaler = _tiny_training_state(seed=2)
     meta = restore_training_state(find_resume_checkpoint(tmp_path), fresh, fresh_opt, fresh_scaler)
     assert meta["step"] == 15
     for p in fresh.get_parameters():
@@ -162,18 +170,12 @@ def test_average_of_epoch_checkpoints_is_the_mean_and_never_resumed(tmp_path):
     import mindspore
 
     from deepspeech2.cli.average import main as average_main
-    from deepspeech2.data.vocab import build_vocab
-    from deepspeech2.model.amp import make_loss_scaler
     from deepspeech2.model.build import build_network
     from deepspeech2.model.weights import load_weights, read_checkpoint
     from deepspeech2.training.checkpoint import find_resume_checkpoint, read_sidecar, save_training_checkpoint
-    from deepspeech2.training.optimizer import build_optimizer
 
-    cfg = load_config(None, TINY_MODEL)
-    vocab = build_vocab(cfg)
-    mindspore.set_seed(1)
-    net, folder = build_network(cfg, vocab), tmp_path / "checkpoints"
-    optimizer, scaler = build_optimizer(net, cfg), make_loss_scaler(cfg.train)
+    cfg, vocab, net, optimizer, scaler = _tiny_training_state()
+    folder = tmp_path / "checkpoints"
     saved = {}
     for epoch in (1, 2, 3):
         for p in net.get_parameters():
