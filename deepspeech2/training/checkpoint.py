@@ -66,23 +66,35 @@ def config_for_checkpoint(cfg: Config, ckpt: str | Path) -> Config:
                    data=replace(cfg.data, labels=saved.data.labels))
 
 
+def _run_checkpoint_folder(target: Path) -> Path:
+    """A run directory's checkpoint folder, or ``target`` itself when it is that folder."""
+    return target / CHECKPOINT_DIR if (target / CHECKPOINT_DIR).is_dir() else target
+
+
+def _training_checkpoints(folder: Path, pattern: str = "*.ckpt") -> list[tuple[int, float, Path]]:
+    """``(step, mtime, path)`` of the complete step/epoch checkpoints in ``folder`` matching
+    ``pattern``, oldest first. A sidecar with a ``step`` marks one; best.* is skipped by name, and an
+    averaged model's sidecar has ``last_step`` instead, so neither is ever resumed from or pruned."""
+    found = []
+    for ckpt in folder.glob(pattern):
+        if is_partial(ckpt) or ckpt.stem == "best":
+            continue
+        meta = read_sidecar(ckpt)
+        if meta and "step" in meta:
+            found.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    return sorted(found)
+
+
 def find_resume_checkpoint(target: str | Path) -> Path:
     """``target`` is a checkpoint file or a run directory; a directory resolves to its newest
     complete checkpoint (highest step among files that have a sidecar)."""
     target = Path(target)
     if target.is_file():
         return target
-    folder = target / CHECKPOINT_DIR if (target / CHECKPOINT_DIR).is_dir() else target
-    candidates = []
-    for ckpt in folder.glob("*.ckpt"):
-        if is_partial(ckpt) or ckpt.stem == "best":
-            continue
-        meta = read_sidecar(ckpt)
-        if meta and "step" in meta:
-            candidates.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    candidates = _training_checkpoints(_run_checkpoint_folder(target))
     if not candidates:
         raise CheckpointError(f"{target}: no checkpoint with a sidecar .yaml to resume from")
-    return max(candidates)[2]
+    return candidates[-1][2]
 
 
 def restore_training_state(path: str | Path, net, optimizer, scaler) -> dict:
@@ -120,15 +132,9 @@ def prune_checkpoints(folder: str | Path, keep_last: int, protect: str | Path | 
     if keep_last < 1:
         raise ValueError(f"keep_last must be >= 1 (got {keep_last}): pruning would delete the checkpoint just written")
     protected = Path(protect).resolve() if protect else None
-    ckpts = []
-    for ckpt in Path(folder).glob("*.ckpt"):
-        if ckpt.stem == "best" or is_partial(ckpt) or ckpt.resolve() == protected:
-            continue
-        meta = read_sidecar(ckpt)
-        if meta and "step" in meta:
-            ckpts.append((int(meta["step"]), ckpt.stat().st_mtime, ckpt))
+    ckpts = [entry for entry in _training_checkpoints(Path(folder)) if entry[2].resolve() != protected]
     keep_last -= protected is not None
-    for _, _, ckpt in sorted(ckpts)[:max(0, len(ckpts) - keep_last)]:
+    for _, _, ckpt in ckpts[:max(0, len(ckpts) - keep_last)]:
         ckpt.unlink(missing_ok=True)
         ckpt.with_suffix(".yaml").unlink(missing_ok=True)
 
@@ -152,14 +158,7 @@ def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
 def epoch_checkpoints(folder: str | Path) -> list[Path]:
     """The complete ``epoch_N.ckpt`` files of a run's checkpoint folder (or of the run directory),
     oldest first by training step."""
-    folder = Path(folder)
-    folder = folder / CHECKPOINT_DIR if (folder / CHECKPOINT_DIR).is_dir() else folder
-    found = []
-    for ckpt in folder.glob("epoch_*.ckpt"):
-        meta = read_sidecar(ckpt)
-        if not is_partial(ckpt) and meta and "step" in meta:
-            found.append((int(meta["step"]), ckpt))
-    return [ckpt for _, ckpt in sorted(found)]
+    return [ckpt for _, _, ckpt in _training_checkpoints(_run_checkpoint_folder(Path(folder)), "epoch_*.ckpt")]
 
 
 def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
@@ -168,6 +167,7 @@ def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
     left out (an averaged model is for evaluation and export, or as --pre_trained_model_path)."""
     import mindspore
     import numpy as np
+    import yaml
 
     if not paths:
         raise ValueError("no checkpoints to average")
@@ -195,7 +195,5 @@ def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
     meta = dict(read_sidecar(paths[-1]) or {})
     meta["averaged_from"] = [str(p) for p in paths]
     meta["last_step"] = meta.pop("step", None)   # no "step": never taken for a resumable training checkpoint
-    import yaml
-
     atomic_write_text(out.with_suffix(".yaml"), yaml.safe_dump(meta, sort_keys=False))
     return out
