@@ -12,6 +12,7 @@ This module is the CLI and orchestrator; the work is in ``data_prep.libri``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -181,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ArchiveError, DownloadError, FileNotFoundError, ValueError) as err:
         logger.error("preparation failed: %s", err)
+        return 1
+    except OSError as err:  # e.g. ENOSPC while extracting or writing wav/txt (the error names the file)
+        hint = "free some space (or choose another --target-dir), then " if err.errno == errno.ENOSPC else ""
+        logger.error("preparation failed: %s; %srun the same command again to resume (finished utterances "
+                     "are kept)", err, hint)
         return 1
     except KeyboardInterrupt:
         logger.error("interrupted; run the same command again to resume")

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import threading
 from pathlib import Path
@@ -229,6 +230,57 @@ def test_target_dir_that_is_not_writable_is_a_one_line_error(corpus, tmp_path, c
     assert main(["--target-dir", str(target), "--tarball-dir", str(archives), "--num-workers", "1"]) == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and str(target) in errors[0] and "cannot write" in errors[0]
+
+
+def split_counts(summary: dict) -> dict[str, tuple[int, float]]:
+    """split -> (utterances, hours) of a preparation summary (its manifest paths name the target dir)."""
+    return {name: (split["utterances"], split["hours"]) for name, split in summary["splits"].items()}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs mounted at ``tmp_path/disk`` (root only); yields a function that resizes it (bytes)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+
+    def resize(size: int, option: str = "remount,") -> None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"{option}size={size}", "tmpfs", str(mount_point)],
+                       check=True, capture_output=True)
+
+    try:
+        resize(1 << 20, option="")
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {err}")
+    try:
+        yield mount_point, resize
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_full_disk_is_a_one_line_error_naming_the_file_and_a_rerun_completes(corpus, tmp_path, small_disk, caplog):
+    archives, _ = corpus
+    source = tmp_path / "src"  # an extracted tree: only wav/txt/records are written to the target
+    source.mkdir()
+    with tarfile.open(archives / "dev-clean.tar.gz") as tar:
+        tar.extractall(source, filter="data")
+    reference = prepare_librispeech(tmp_path / "ref", source)
+    needed = sum(f.stat().st_size for f in (tmp_path / "ref" / "val").rglob("*") if f.is_file())
+    disk, resize = small_disk
+    resize(needed // 2)  # room for about half of the outputs
+    target = disk / "out"
+    assert main(["--target-dir", str(target), "--tarball-dir", str(source), "--num-workers", "1"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "No space left on device" in errors[0], errors
+    assert str(target) in errors[0] and "free some space" in errors[0] and "run the same command again" in errors[0]
+    assert not list(target.rglob("*.partial*"))  # no half-written file is left to be mistaken for an output
+
+    resize(64 << 20)  # space freed: the same command finishes and keeps what was already written
+    assert main(["--target-dir", str(target), "--tarball-dir", str(source), "--num-workers", "1"]) == 0
+    summary = json.loads((target / "prepare_summary.json").read_text())
+    assert split_counts(summary) == split_counts(reference)
+    assert 1 <= summary["files"]["reused"] < summary["files"]["prepared"] == reference["files"]["prepared"]
+    for wav in (tmp_path / "ref" / "val" / "wav").glob("*.wav"):
+        assert (target / "val" / "wav" / wav.name).read_bytes() == wav.read_bytes()
 
 
 def test_archive_without_a_usable_utterance_warns_and_strict_fails(bad_tree, tmp_path, caplog):

@@ -4,6 +4,7 @@ Runs in worker processes; everything here is a pure function of the task and the
 """
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from pathlib import Path
@@ -81,8 +82,15 @@ def convert(task: Task) -> tuple[str, float, bool, str, int, int]:
         return "corrupt_audio", 0.0, False, str(err), 0, 0
     except ValueError as err:
         return "empty_audio", 0.0, False, str(err), 0, 0
-    with atomic_path(wav) as tmp:
-        soundfile.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        size, crc32 = tmp.stat().st_size, file_crc32(tmp)
-    atomic_write_text(txt, task.transcript)
-    return "ok", len(samples) / SAMPLE_RATE, True, "", size, crc32
+    encoded = io.BytesIO()  # encoded in memory: a failed write is then an OSError with its errno (ENOSPC)
+    soundfile.write(encoded, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    data = encoded.getvalue()
+    current = wav
+    try:
+        with atomic_path(wav) as tmp:
+            tmp.write_bytes(data)
+        current = txt
+        atomic_write_text(txt, task.transcript)
+    except OSError as err:  # name the output file; the caller tells the user what to do
+        raise OSError(err.errno, err.strerror, str(current)) from None
+    return "ok", len(samples) / SAMPLE_RATE, True, "", len(data), zlib.crc32(data)
