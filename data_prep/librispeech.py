@@ -12,7 +12,6 @@ This module is the CLI and orchestrator; the work is in ``data_prep.libri``.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from data_prep.libri.layout import (EXTRACT_DIR, NOT_DOWNLOADABLE, OUTPUT_OF, PR
                                     PreparationError, Result)
 from data_prep.libri.outputs import log_summary, summarize, write_manifests
 from data_prep.libri.part import prepare_part
-from deepspeech2.core.files import atomic_write_text, is_partial
+from deepspeech2.core.files import atomic_write_text, is_partial, rerun_advice
 from deepspeech2.data.vocab import Vocab
 
 __all__ = ["SPLIT_GROUPS", "SAMPLE_RATE", "PROBLEMS", "PreparationError", "prepare_librispeech", "main"]
@@ -184,9 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("preparation failed: %s", err)
         return 1
     except OSError as err:  # e.g. ENOSPC while extracting or writing wav/txt (the error names the file)
-        hint = "free some space (or choose another --target-dir), then " if err.errno == errno.ENOSPC else ""
-        logger.error("preparation failed: %s; %srun the same command again to resume (finished utterances "
-                     "are kept)", err, hint)
+        logger.error("preparation failed: %s; %s to resume (finished utterances are kept)", err,
+                     rerun_advice(err, "--target-dir"))
         return 1
     except KeyboardInterrupt:
         logger.error("interrupted; run the same command again to resume")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,23 @@ def tiny_stream_checkpoint(prepared_corpus, tmp_path_factory):
     """Like ``tiny_checkpoint`` but unidirectional with a lookahead and unnormalised features (streamable)."""
     return _save_tiny_checkpoint(prepared_corpus, tmp_path_factory.mktemp("tiny_stream_checkpoint"),
                                  "tiny_stream", STREAM_MODEL_OVERRIDES)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs mounted at ``tmp_path/disk`` (root only); yields a function that resizes it (bytes)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+
+    def resize(size: int, option: str = "remount,") -> None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"{option}size={size}", "tmpfs", str(mount_point)],
+                       check=True, capture_output=True)
+
+    try:
+        resize(1 << 20, option="")
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {err}")
+    try:
+        yield mount_point, resize
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)

@@ -129,6 +129,24 @@ def test_cli_bad_split_names_valid_splits(capsys: pytest.CaptureFixture[str],
     assert all(name in error for name in SPLIT_NAMES)
 
 
+def test_full_disk_is_a_one_line_error_and_a_rerun_completes(tmp_path: Path, small_disk,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    reference = make_corpus(tmp_path / "ref", {"dev-clean": HOURS}, seed=SEED, jobs=1)
+    archive = tmp_path / "ref" / "dev-clean.tar.gz"
+    disk, resize = small_disk
+    resize(archive.stat().st_size // 2)
+    args = ["--out", str(disk / "out"), "--split", f"dev-clean:{HOURS}", "--seed", str(SEED), "--jobs", "1",
+            "--quiet"]
+    assert main(args) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and str(disk / "out") in errors[0], errors
+    assert "free some space" in errors[0] and "run the same command again" in errors[0]
+    resize(64 << 20)
+    assert main(args) == 0
+    assert (disk / "out" / "dev-clean.tar.gz").read_bytes() == archive.read_bytes()
+    assert reference["splits"]["dev-clean"]["utterances"] > 0
+
+
 def test_missing_engine_names_debian_package(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))

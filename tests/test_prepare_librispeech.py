@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import threading
 from pathlib import Path
@@ -235,26 +234,6 @@ def test_target_dir_that_is_not_writable_is_a_one_line_error(corpus, tmp_path, c
 def split_counts(summary: dict) -> dict[str, tuple[int, float]]:
     """split -> (utterances, hours) of a preparation summary (its manifest paths name the target dir)."""
     return {name: (split["utterances"], split["hours"]) for name, split in summary["splits"].items()}
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A tmpfs mounted at ``tmp_path/disk`` (root only); yields a function that resizes it (bytes)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-
-    def resize(size: int, option: str = "remount,") -> None:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"{option}size={size}", "tmpfs", str(mount_point)],
-                       check=True, capture_output=True)
-
-    try:
-        resize(1 << 20, option="")
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {err}")
-    try:
-        yield mount_point, resize
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_full_disk_is_a_one_line_error_naming_the_file_and_a_rerun_completes(corpus, tmp_path, small_disk, caplog):

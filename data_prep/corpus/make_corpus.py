@@ -41,7 +41,7 @@ from data_prep.corpus.splits import SPLIT_NAMES, SPLITS, parse_split_arg
 from data_prep.corpus.synth import (
     EngineMissingError, RenderJob, check_engines, render_utterance)
 from data_prep.corpus.tarball import write_tarball
-from deepspeech2.core.files import PARTIAL_MARK
+from deepspeech2.core.files import PARTIAL_MARK, rerun_advice
 
 __all__ = ["GENERATOR_VERSION", "generate_split", "main", "make_corpus"]
 
@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                              minutes_per_speaker=args.minutes_per_speaker)
     except EngineMissingError as error:
         LOGGER.error("%s", error)
+        return 1
+    except OSError as error:  # e.g. ENOSPC: the error names the file; finished splits are kept
+        LOGGER.error("cannot write the corpus: %s; %s (finished splits are kept)", error,
+                     rerun_advice(error, "--out"))
         return 1
     run = report["this_run"]
     LOGGER.info("%.3f audio hours in %.1f s wall (%s audio-h per wall-minute, %s CPU-s per "

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 
 from data_prep.libri.layout import SAMPLE_RATE, Task
-from deepspeech2.core.files import atomic_path, atomic_write_text
+from deepspeech2.core.files import atomic_write_bytes, atomic_write_text
 from deepspeech2.data.audio import AudioError, load_audio
 
 __all__ = ["file_crc32", "verified_duration", "convert"]
@@ -82,15 +82,9 @@ def convert(task: Task) -> tuple[str, float, bool, str, int, int]:
         return "corrupt_audio", 0.0, False, str(err), 0, 0
     except ValueError as err:
         return "empty_audio", 0.0, False, str(err), 0, 0
-    encoded = io.BytesIO()  # encoded in memory: a failed write is then an OSError with its errno (ENOSPC)
+    encoded = io.BytesIO()  # encoded in memory: a failed write is an OSError naming the file (e.g. ENOSPC)
     soundfile.write(encoded, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     data = encoded.getvalue()
-    current = wav
-    try:
-        with atomic_path(wav) as tmp:
-            tmp.write_bytes(data)
-        current = txt
-        atomic_write_text(txt, task.transcript)
-    except OSError as err:  # name the output file; the caller tells the user what to do
-        raise OSError(err.errno, err.strerror, str(current)) from None
+    atomic_write_bytes(wav, data, sync=False)  # a torn wav is caught by its record's size and CRC-32
+    atomic_write_text(txt, task.transcript)
     return "ok", len(samples) / SAMPLE_RATE, True, "", len(data), zlib.crc32(data)

@@ -2,6 +2,7 @@
 text reading that also takes gzip files."""
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
 
-__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
+__all__ = ["PARTIAL_MARK", "rerun_advice", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
            "open_text"]
 
 PARTIAL_MARK = ".partial"  # in the name of every file still being written (stale ones are safe to delete)
@@ -37,17 +38,24 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_synced(tmp: Path, data: bytes) -> None:
+def _write_file(tmp: Path, data: bytes, sync: bool) -> None:
     with open(tmp, "xb") as fh:   # "x": a fresh file with the usual umask-based mode
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (fsynced before the rename); returns the path."""
-    with atomic_path(path) as tmp:
-        _write_synced(tmp, data)
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename unless ``sync`` is false);
+    returns the path. A failed write (e.g. ENOSPC) raises an OSError that names ``path``."""
+    try:
+        with atomic_path(path) as tmp:
+            _write_file(tmp, data, sync)
+    except OSError as err:
+        if err.filename is None:  # write() and fsync() errors carry no file name
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
     return Path(path)
 
 
@@ -69,3 +77,10 @@ def open_text(path: str | Path) -> TextIO:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def rerun_advice(error: OSError, output_option: str) -> str:
+    """What to do after ``error`` stopped a resumable writer whose output folder is ``output_option``:
+    free space first when the disk is full, then run the same command again."""
+    free = f"free some space (or choose another {output_option}), then " if error.errno == errno.ENOSPC else ""
+    return f"{free}run the same command again"
