@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
 
-__all__ = ["PARTIAL_MARK", "rerun_advice", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
-           "open_text"]
+__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
+           "open_text", "rerun_advice"]
 
 PARTIAL_MARK = ".partial"  # in the name of every file still being written (stale ones are safe to delete)
 
