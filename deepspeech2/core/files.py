@@ -53,7 +53,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> Path
         with atomic_path(path) as tmp:
             _write_file(tmp, data, sync)
     except OSError as err:
-        if err.filename is None:  # write() and fsync() errors carry no file name
+        if err.errno is not None and err.filename is None:  # write()/fsync() errors carry no file name
             raise OSError(err.errno, err.strerror, str(path)) from None
         raise
     return Path(path)
