@@ -15,6 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from deepspeech2.core.files import naming
+
 __all__ = ["ArchiveError", "UnsafeArchiveError", "safe_extract", "check_members"]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,8 @@ def safe_extract(tar_path: str | Path, dest: str | Path) -> list[Path]:
         except _CORRUPT_ERRORS as err:
             raise ArchiveError(f"{tar_path}: extraction failed at a truncated or corrupt member "
                                f"({type(err).__name__}: {err})") from None
+        except OSError as err:  # e.g. ENOSPC: the error names the folder being extracted into
+            raise naming(err, dest) from None
     files = [dest / m.name for m in members if m.isreg()]
     logger.info("extracted %d files from %s into %s", len(files), tar_path, dest)
     return files

@@ -262,6 +262,20 @@ def test_full_disk_is_a_one_line_error_naming_the_file_and_a_rerun_completes(cor
         assert (target / "val" / "wav" / wav.name).read_bytes() == wav.read_bytes()
 
 
+def test_full_disk_while_extracting_names_the_folder(corpus, small_disk, caplog):
+    archives, _ = corpus
+    disk, resize = small_disk
+    resize(16 << 10)  # less than the archive's members
+    target = disk / "out"
+    assert main(["--target-dir", str(target), "--tarball-dir", str(archives), "--files-to-use", "dev-clean",
+                 "--num-workers", "1"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and str(target) in errors[0], errors
+    resize(64 << 20)
+    assert main(["--target-dir", str(target), "--tarball-dir", str(archives), "--files-to-use", "dev-clean",
+                 "--num-workers", "1"]) == 0
+
+
 def test_archive_without_a_usable_utterance_warns_and_strict_fails(bad_tree, tmp_path, caplog):
     folder = next((bad_tree / "LibriSpeech" / "dev-other").rglob("*.trans.txt")).parent
     for flac in folder.glob("5-6-000[01].flac"):  # the two good ones: nothing usable is left

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 __all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_copy", "is_partial",
-           "open_text", "rerun_advice"]
+           "naming", "open_text", "rerun_advice"]
 
 PARTIAL_MARK = ".partial"  # in the name of every file still being written (stale ones are safe to delete)
 
@@ -53,10 +53,16 @@ def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> Path
         with atomic_path(path) as tmp:
             _write_file(tmp, data, sync)
     except OSError as err:
-        if err.errno is not None and err.filename is None:  # write()/fsync() errors carry no file name
-            raise OSError(err.errno, err.strerror, str(path)) from None
-        raise
+        raise naming(err, path) from None
     return Path(path)
+
+
+def naming(error: OSError, path: str | Path) -> OSError:
+    """``error`` as an OSError that names ``path`` when it names no file (write()/fsync() errors, e.g.
+    ENOSPC, carry none); other errors are returned unchanged."""
+    if error.errno is not None and error.filename is None:
+        return OSError(error.errno, error.strerror, str(path))
+    return error
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
