@@ -7,6 +7,7 @@ import pytest
 from deepspeech2.core.config import AugmentConfig, FeatureConfig, load_config
 from deepspeech2.data import augment
 from deepspeech2.data.audio import load_audio
+from deepspeech2.data.noise import speech_rms
 from deepspeech2.data.features import compute_features, num_frames
 
 ON = AugmentConfig(speed_perturb=0.1, noise_prob=1.0, freq_masks=2, freq_mask_width=8,
@@ -42,8 +43,12 @@ def test_noise_has_the_requested_snr_and_colour(speech_clips, colour):
     audio = _clip(speech_clips)
     noisy = augment.add_noise(audio, 10.0, seed=3, colour=colour)
     noise = (noisy - audio).astype(np.float64)
-    snr = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean(noise ** 2))
+    snr = 10 * np.log10(speech_rms(audio) ** 2 / np.mean(noise ** 2))
     assert abs(snr - 10.0) < 0.2
+    # the SNR refers to the speech, not to the silence around it: padding leaves the noise level alone
+    padded = np.concatenate([np.zeros(audio.size, np.float32), audio, np.zeros(audio.size, np.float32)])
+    padded_noise = augment.add_noise(padded, 10.0, seed=3, colour=colour) - padded
+    assert np.sqrt(np.mean(padded_noise.astype(np.float64) ** 2)) == pytest.approx(np.sqrt(np.mean(noise ** 2)), rel=0.05)
     # power spectrum slope ~ 1/f^a: share of the noise power below 1 kHz (1/8 of the band for white)
     power = np.abs(np.fft.rfft(noise)) ** 2
     low_share = power[: power.size // 8].sum() / power.sum()

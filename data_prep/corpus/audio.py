@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, speech_rms
 
 __all__ = [
     "NOISE_COLOURS",
@@ -35,7 +35,6 @@ PEAK_RANGE = (0.25, 0.9)              # final peak amplitude (about -12 to -1 dB
 NOISE_FLOOR_DBFS_RANGE = (-75.0, -60.0)  # RMS of the faint floor every recording gets
 OTHER_SNR_DB_RANGE = (5.0, 20.0)      # "*-other" splits: speech-to-noise ratio
 INT16_MAX = 32767                       # float [-1, 1] → int16 samples when writing audio
-ACTIVE_SPEECH_THRESHOLD = 0.02        # of the peak: samples counted as speech for the SNR
 DB_PER_AMPLITUDE_DECADE = 20.0
 
 
@@ -98,9 +97,7 @@ def finish_recording(speech: np.ndarray, settings: RenderSettings,
     trail = round(settings.trail_seconds * SAMPLE_RATE)
     mix = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
     if settings.snr_db is not None:
-        active = speech[np.abs(speech) >= ACTIVE_SPEECH_THRESHOLD]
-        speech_rms = np.sqrt(np.mean(active ** 2))
-        noise_rms = speech_rms / _db_to_amplitude(settings.snr_db)
+        noise_rms = speech_rms(speech) / _db_to_amplitude(settings.snr_db)
         mix += noise_rms * coloured_noise(mix.size, settings.noise_colour, rng)
     mix *= settings.peak / np.max(np.abs(mix))
     floor = _db_to_amplitude(settings.floor_dbfs)

@@ -60,7 +60,7 @@ class AugmentConfig:
     """Training-only augmentation (deepspeech2.data.augment); everything off by default."""
     speed_perturb: float = 0.0     # s > 0: each utterance's speed factor is drawn from (1 - s, 1, 1 + s)
     noise_prob: float = 0.0        # probability of adding noise to an utterance
-    noise_snr_min: float = 10.0    # noise level range, dB SNR (relative to the utterance's mean power)
+    noise_snr_min: float = 10.0    # noise range, dB SNR vs the active speech (noise.speech_rms)
     noise_snr_max: float = 30.0
     noise_colour: NoiseColour = "white"  # white | pink | brown | mixed (one of the three per utterance)
     freq_masks: int = 0            # SpecAugment frequency masks per utterance

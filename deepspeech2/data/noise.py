@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-__all__ = ["NOISE_COLOURS", "coloured_noise"]
+__all__ = ["ACTIVE_SPEECH_THRESHOLD", "NOISE_COLOURS", "coloured_noise", "speech_rms"]
 
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope a: power ~ 1/f^a
+ACTIVE_SPEECH_THRESHOLD = 0.02  # of the peak magnitude: samples counted as speech for an SNR
 
 
 def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: bool = False) -> np.ndarray:
@@ -28,3 +29,15 @@ def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: boo
     noise -= noise.mean()
     rms = np.sqrt(np.mean(noise ** 2))
     return noise / rms if rms > 0 else noise
+
+
+def speech_rms(signal: np.ndarray, threshold: float = ACTIVE_SPEECH_THRESHOLD) -> float:
+    """RMS of the active speech in ``signal`` (T,): the samples whose magnitude is at least ``threshold``
+    times the peak, so leading/trailing silence and pauses do not lower the level an SNR refers to.
+    0.0 for a silent signal."""
+    magnitude = np.abs(signal)
+    peak = float(magnitude.max()) if signal.size else 0.0
+    if peak <= 0:
+        return 0.0
+    active = signal[magnitude >= threshold * peak].astype(np.float64)
+    return float(np.sqrt(np.mean(active ** 2)))
