@@ -206,3 +206,50 @@ def test_lexicon_is_a_config_key_of_the_beam_decoder(cat_lm, tmp_path):
     lp = _log_probs(frames)[None]
     assert build_decoder(cfg, vocab)(lp) == ["THE CAB SAT"]
     assert build_decoder(dataclasses.replace(cfg, lexicon=True), vocab)(lp) == ["THE CAT SAT"]
+
+
+def _letters_outside(word: str, lm: NGramLM) -> int:
+    """How many of ``word``'s letters the soft lexicon charges."""
+    if word in lm.words:
+        return 0
+    inside = max(i for i in range(len(word) + 1) if word[:i] in lm.word_prefixes)
+    return max(len(word) - inside, 1)
+
+
+@pytest.mark.parametrize("text", ["CAB", "A CA", "ZA T", "CATSAT"])
+def test_soft_lexicon_charges_each_out_of_lexicon_word_once(cat_lm, text):
+    # with nothing pruned, every prefix scores as without a lexicon minus the penalty per letter outside
+    # it: from the one that leaves the lexicon (CA-B, Z-A) on, or one for a mere prefix ending a word
+    # (CA); the <unk> score charged when a word leaves the lexicon is its LM score, not an extra
+    lp = _log_probs(_spell(text), peak=0.7)
+    options = {**SEARCH, "alpha": 0.3, "beta": 0.5, "cutoff_top_n": 3}
+    plain = beam_search_nbest(lp, LABELS, BLANK, beam_width=100_000, lm=cat_lm, **options)
+    penalty = 2.5
+    soft = dict(beam_search_nbest(lp, LABELS, BLANK, beam_width=100_000, lm=cat_lm, lexicon=True,
+                                  oov_penalty=penalty, **options))
+    plain = [(hyp, score) for hyp, score in plain if "" not in hyp.split(" ")[:-1]]   # no empty words
+    assert len(soft) == len(plain) > 20            # the soft lexicon spells no space without a word
+    for hyp, score in plain:
+        assert soft[hyp] == pytest.approx(score - penalty * sum(_letters_outside(w, cat_lm) for w in hyp.split())), hyp
+    assert any(word not in cat_lm.words for hyp, _ in plain for word in hyp.split())
+
+
+def test_soft_lexicon_lets_strong_acoustics_spell_a_new_word(cat_lm):
+    frames = _spell("THE CA") + [{"B": 0.8, "T": 0.15}, "_"] + _spell(" SAT")
+    lp = _log_probs(frames)
+    options = {**SEARCH, "alpha": 0.1}
+    strict = beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, **options)
+    assert strict == "THE CAT SAT"
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, oov_penalty=math.inf,
+                              **options) == strict
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, oov_penalty=0.5,
+                              **options) == "THE CAB SAT"          # ln(0.8 / 0.15) = 1.7 > 0.5
+    assert beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, oov_penalty=3.0,
+                              **options) == "THE CAT SAT"
+    # the penalty ranks a prefix the moment it leaves the lexicon: a one-prefix beam keeps CAT over
+    # the slightly likelier CAB instead of finding out at the word's end
+    close = _log_probs(_spell("CA") + [{"B": 0.5, "T": 0.4}, "_"], peak=0.95)
+    assert beam_search_decode(close, LABELS, BLANK, beam_width=1, lm=cat_lm, lexicon=True, oov_penalty=1.0,
+                              **options) == "CAT"
+    with pytest.raises(ValueError, match="oov_penalty"):
+        beam_search_decode(lp, LABELS, BLANK, beam_width=16, lm=cat_lm, lexicon=True, oov_penalty=-1.0, **options)

@@ -1,4 +1,4 @@
-"""ds2-tune-lm: one network pass, a grid of (alpha, beta) decodes, the best point is the one ds2-eval
+"""ds2-tune-lm: one network pass, a grid of (alpha, beta, oov_penalty) decodes, the best point is the one ds2-eval
 reproduces with those weights; bad input is a one-line error."""
 from __future__ import annotations
 
@@ -38,17 +38,22 @@ def test_best_point_is_what_eval_gets_with_those_weights(tiny_config, tiny_check
     out = tmp_path / "tuning.json"
     dev = tiny_config.data.val_manifest
     args = ["--model", str(tiny_checkpoint), "--manifest", dev, "--lm", str(dev_lm),
-            "--alphas", "0.1,1.5", "--betas", "0,3", "--out", str(out), "train.cpu_threads=2"]
+            "--alphas", "0.1,1.5", "--betas", "0,3", "--oov-penalties", "inf,2", "--out", str(out),
+            "train.cpu_threads=2", "eval.lexicon=true"]
     assert tune_main(args) == 0
     record = json.loads(out.read_text())
     grid = record["grid"]
-    assert [(p["alpha"], p["beta"]) for p in grid] == [(0.1, 0.0), (0.1, 3.0), (1.5, 0.0), (1.5, 3.0)]
+    weights = [(0.1, 0.0), (0.1, 3.0), (1.5, 0.0), (1.5, 3.0)]
+    assert [(p["oov_penalty"], p["alpha"], p["beta"]) for p in grid] == [(pen, *w) for pen in (float("inf"), 2.0)
+                                                                         for w in weights]
     best = min(grid, key=lambda p: (p["wer"], p["cer"]))
     assert record["best"] == best
-    assert f"eval.lm_alpha={best['alpha']:g} eval.lm_beta={best['beta']:g}" in capsys.readouterr().out
+    assert (f"eval.lm_alpha={best['alpha']:g} eval.lm_beta={best['beta']:g} eval.oov_penalty={best['oov_penalty']:g}"
+            in capsys.readouterr().out)
     cfg = dataclasses.replace(tiny_config, data=dataclasses.replace(tiny_config.data, test_manifest=dev),
                               eval=dataclasses.replace(tiny_config.eval, decoder="beam", lm_path=str(dev_lm),
                                                        lm_alpha=best["alpha"], lm_beta=best["beta"],
+                                                       lexicon=True, oov_penalty=best["oov_penalty"],
                                                        output_dir=str(tmp_path / "eval")))
     summary = evaluate(cfg, tiny_checkpoint)
     assert summary["wer"] == pytest.approx(best["wer"]) and summary["cer"] == pytest.approx(best["cer"])

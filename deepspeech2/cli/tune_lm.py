@@ -32,6 +32,9 @@ def _extra_args() -> argparse.ArgumentParser:
     parser.add_argument("--lm", required=True, help="ARPA word n-gram (ds2-build-lm)")
     parser.add_argument("--alphas", type=_floats, default=_floats(DEFAULT_ALPHAS), help="LM weights to try")
     parser.add_argument("--betas", type=_floats, default=_floats(DEFAULT_BETAS), help="word bonuses to try")
+    parser.add_argument("--oov-penalties", type=_floats, default=(),
+                        help="soft-lexicon costs per unknown letter to try (inf: strict lexicon; "
+                             "default: the config's eval.oov_penalty)")
     parser.add_argument("--out", help="write the grid and the best point here (JSON)")
     return parser
 
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_run_args(argv, "ds2-tune-lm", main.__doc__, DEVICE_FLAGS, extra=_extra_args())
     setup_logging()
     try:
-        best, grid = tune_lm_weights(cfg, args.model, args.manifest, args.lm, args.alphas, args.betas)
+        best, grid = tune_lm_weights(cfg, args.model, args.manifest, args.lm, args.alphas, args.betas,
+                                     args.oov_penalties)
     except (ValueError, OSError) as err:
         log.error("%s", err)
         return 1
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model, "manifest": args.manifest, "lm": args.lm,
             "best": vars(best), "grid": [vars(p) for p in grid]}, indent=2) + "\n")
     print(f"best on {args.manifest}: eval.lm_alpha={best.alpha:g} eval.lm_beta={best.beta:g} "
-          f"(WER {100 * best.wer:.2f}  CER {100 * best.cer:.2f})")
+          f"eval.oov_penalty={best.oov_penalty:g} (WER {100 * best.wer:.2f}  CER {100 * best.cer:.2f})")
     return 0
 
 

@@ -8,6 +8,7 @@ produces.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,7 @@ class EvalConfig:
     lm_alpha: float = 0.8          # LM weight
     lm_beta: float = 1.0           # word insertion bonus
     lexicon: bool = False          # beam search spells only the LM's words (lexicon-constrained)
+    oov_penalty: float = math.inf  # with lexicon: cost per letter outside it (ln units); inf = never
     cutoff_prob: float = 0.99      # per-frame cumulative-probability pruning
     cutoff_top_n: int = 20         # per-frame candidate characters
     output_dir: str = ""           # recogs/errs/wer-summary files; "" = beside the checkpoint

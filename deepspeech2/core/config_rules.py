@@ -84,6 +84,7 @@ RANGE_RULES: dict[str, Range] = {
     "eval.beam_width": AT_LEAST_ONE,
     "eval.cutoff_prob": Range(0, 1, low_open=True),
     "eval.cutoff_top_n": AT_LEAST_ONE,
+    "eval.oov_penalty": NON_NEGATIVE,
 }
 # (lower, upper): the first key's value must not exceed the second's
 ORDER_RULES: tuple[tuple[str, str], ...] = (("data.augment.noise_snr_min", "data.augment.noise_snr_max"),)

@@ -6,6 +6,7 @@ the space label is emitted after it, and the last partial word at the end of the
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ __all__ = [
 
 DECODER_KINDS = choices(DecoderKind)
 _REQUIRED_BEAM_OPTIONS = frozenset({"beam_width", "alpha", "beta", "cutoff_prob", "cutoff_top_n"})
-_BEAM_OPTIONS = _REQUIRED_BEAM_OPTIONS | {"lm", "space_label", "lexicon"}
+_BEAM_OPTIONS = _REQUIRED_BEAM_OPTIONS | {"lm", "space_label", "lexicon", "oov_penalty"}
 _NEG_INF = float("-inf")
 
 
@@ -101,12 +102,19 @@ class _PrefixTree:
     """Label prefixes as trie nodes (O(1) extension and hashing) with their LM bookkeeping."""
 
     def __init__(self, labels: Sequence[str], space: int, lm: "NGramLM | None", alpha: float, beta: float,
-                 lexicon: bool = False) -> None:
+                 lexicon: bool = False, oov_penalty: float = math.inf) -> None:
         self.labels, self.space, self.lm, self.alpha, self.beta = labels, space, lm, alpha, beta
-        # lexicon: words may only be spelled as the LM's words (prefix set of its vocabulary)
+        # lexicon: words are spelled as the LM's words (prefix set of its vocabulary); strict: only
+        # those; soft (finite oov_penalty): any other word costs oov_penalty per letter from where it
+        # leaves the lexicon, and its <unk> LM score as it leaves (so a long run of letters without a
+        # space is never a cheap way around the LM)
         self.words = lm.words if lexicon and lm is not None else None
         self.prefixes = lm.word_prefixes if self.words is not None else None
+        self.oov_penalty = oov_penalty
+        self.strict = self.prefixes is not None and math.isinf(oov_penalty)
+        self.soft = self.prefixes is not None and not self.strict
         self._masks: dict[int, np.ndarray] = {}
+        self._penalties: dict[int, np.ndarray] = {}
         self.parent, self.label = [-1], [-1]
         self.word = [""]  # the partial word at the end of each prefix
         self.history: list[tuple[str, ...]] = [(BOS,)]  # the LM's last (order - 1) completed words
@@ -126,10 +134,13 @@ class _PrefixTree:
         word, history, score = self.word[node], self.history[node], self.lm_score[node]
         if self.lm is None:
             pass
+        elif self.soft and c == self.space and not word:
+            score = _NEG_INF                            # a space needs a word before it
         elif c != self.space:
+            score -= self._letter_cost(word, word + self.labels[c])
             word = word + self.labels[c]
         elif word:
-            score += self._word_bonus(word, history)
+            score += self._word_bonus(word, history) - self._completion_cost(word)
             history = (history + (word,))[-self._ctx:] if self._ctx else ()
             word = ""
         new = len(self.parent)
@@ -141,10 +152,42 @@ class _PrefixTree:
         self._children[key] = new
         return new
 
+    def _letter_cost(self, word: str, longer: str) -> float:
+        """Soft lexicon: the cost of extending partial ``word`` to ``longer`` by one letter — nothing
+        inside the lexicon's prefixes; outside, ``oov_penalty``, plus the LM's <unk> score the moment
+        the word leaves."""
+        if not self.soft or longer in self.prefixes:
+            return 0.0
+        leaves = word in self.prefixes
+        return self.oov_penalty - (self.alpha * self.lm.unk_logprob if leaves else 0.0)
+
+    def _completion_cost(self, word: str) -> float:
+        """Soft lexicon: what completing ``word`` adds to the cost of its LM bonus — one letter's
+        penalty for a lexicon prefix that is no word; for a word that left the lexicon, the <unk> score
+        charged then is given back (the bonus scores it as <unk>)."""
+        if not self.soft or word in self.words:
+            return 0.0
+        if word in self.prefixes:
+            return self.oov_penalty
+        return self.alpha * self.lm.unk_logprob
+
+    def label_penalty(self, node: int) -> np.ndarray | None:
+        """(C,) the LM-side cost of extending ``node`` by each label, as its child's ``lm_score`` will
+        have it (the space label's word score aside); None when nothing is charged per label."""
+        if not self.soft:
+            return None
+        penalty = self._penalties.get(node)
+        if penalty is None:
+            word = self.word[node]
+            penalty = np.array([0.0 if c == self.space else self._letter_cost(word, word + label)
+                                for c, label in enumerate(self.labels)])
+            self._penalties[node] = penalty
+        return penalty
+
     def lexicon_mask(self, node: int) -> np.ndarray | None:
         """(C,) bool: the labels that keep ``node``'s partial word a prefix of a lexicon word (space:
-        only after a whole word); None without a lexicon."""
-        if self.prefixes is None:
+        only after a whole word); None without a strict lexicon."""
+        if not self.strict:
             return None
         mask = self._masks.get(node)
         if mask is None:
@@ -158,9 +201,11 @@ class _PrefixTree:
         """LM bonus of a finished prefix: its completed words plus the trailing partial word (which,
         with a lexicon, must be a whole word)."""
         word = self.word[node]
-        if word and self.words is not None and word not in self.words:
+        if word and self.strict and word not in self.words:
             return _NEG_INF
-        return self.lm_score[node] + (self._word_bonus(word, self.history[node]) if word else 0.0)
+        if not word:
+            return self.lm_score[node]
+        return self.lm_score[node] + self._word_bonus(word, self.history[node]) - self._completion_cost(word)
 
     def text(self, node: int) -> str:
         out: list[str] = []
@@ -205,7 +250,7 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
     total = np.logaddexp(pb, pnb)
     stay_pb = total + row[blank]
     stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)  # a repeated label collapses
-    if tree.prefixes is not None:  # lexicon: only spellings of the LM's words
+    if tree.strict:  # strict lexicon: only spellings of the LM's words
         allowed = allowed[None, :] & np.stack([tree.lexicon_mask(n) for n in nodes])
     ext = np.where(allowed, total[:, None] + row[None, :], _NEG_INF)  # (B, C) -> child prefixes
     allowed_last = allowed[np.arange(len(nodes)), np.maximum(last, 0)] if allowed.ndim == 2 else \
@@ -219,6 +264,8 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
             stay_pnb[i] = np.logaddexp(stay_pnb[i], ext[j, tree.label[n]])
             ext[j, tree.label[n]] = _NEG_INF
     score = ext + lm[:, None]
+    if tree.soft:  # a word outside the lexicon pays per letter
+        score -= np.stack([tree.label_penalty(n) for n in nodes])
     if tree.lm is not None:  # emitting a space completes a word: add its LM score
         score[:, tree.space] = ext[:, tree.space] + [tree.lm_score[tree.child(n, tree.space)] for n in nodes]
     score = np.concatenate([np.logaddexp(stay_pb, stay_pnb) + lm, score.ravel()])
@@ -250,7 +297,7 @@ def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NG
 def beam_search_nbest(
     log_probs: np.ndarray, labels: Sequence[str], blank: int, *, beam_width: int, alpha: float, beta: float,
     cutoff_prob: float, cutoff_top_n: int, lm: "NGramLM | None" = None, length: int | None = None,
-    space_label: str = " ", lexicon: bool = False,
+    space_label: str = " ", lexicon: bool = False, oov_penalty: float = math.inf,
 ) -> list[tuple[str, float]]:
     """CTC prefix beam search over (T, C) log-probs; the final beams as (text, score), best first.
 
@@ -260,7 +307,11 @@ def beam_search_nbest(
     (blank, or its last label repeated) is always scored. Only the first ``length`` frames count.
     ``lexicon`` (with an ``lm``): every word must be one of the LM's words (lexicon-constrained
     search, as in wav2letter/flashlight); a beam whose last word is unfinished at the end is dropped,
-    unless every beam is.
+    unless every beam is. A finite ``oov_penalty`` softens that: a word outside the lexicon may be
+    spelled (names and rare words the LM text never had), at ``oov_penalty`` (natural-log units) per
+    letter from the first one that no lexicon word continues with (a lexicon prefix that ends as a word:
+    one letter), on top of its LM score as ``<unk>``. The cost grows with the letters, so dropping
+    the spaces between several words never makes a cheap "word" of them.
     The search options have no defaults here: their one home is ``EvalConfig`` (see ``build_decoder``).
     """
     if log_probs.ndim != 2:
@@ -270,7 +321,9 @@ def beam_search_nbest(
     log_probs = np.asarray(log_probs[: _num_frames(log_probs.shape[0], length)], dtype=np.float64)
     if np.isnan(log_probs).any():
         raise ValueError("log_probs contain NaN")
-    tree = _PrefixTree(labels, space, lm, alpha, beta, lexicon)
+    if not oov_penalty >= 0:
+        raise ValueError(f"oov_penalty must be >= 0 (inf: strict lexicon), got {oov_penalty}")
+    tree = _PrefixTree(labels, space, lm, alpha, beta, lexicon, oov_penalty)
     beams = _Beams([0], np.zeros(1), np.full(1, _NEG_INF))  # the empty prefix, probability 1
     allowed = _allowed_labels(log_probs, blank, cutoff_prob, cutoff_top_n)
     for row, allowed_row in zip(log_probs, allowed):
@@ -328,4 +381,5 @@ def build_decoder(eval_cfg: EvalConfig, vocab: Vocab, lm: "NGramLM | None" = Non
         lm = NGramLM.from_arpa(eval_cfg.lm_path)
     return make_decoder(eval_cfg.decoder, vocab.labels, vocab.blank, beam_width=eval_cfg.beam_width,
                         lm=lm, alpha=eval_cfg.lm_alpha, beta=eval_cfg.lm_beta, lexicon=eval_cfg.lexicon,
+                        oov_penalty=eval_cfg.oov_penalty,
                         cutoff_prob=eval_cfg.cutoff_prob, cutoff_top_n=eval_cfg.cutoff_top_n)
