@@ -41,19 +41,23 @@ def test_best_point_is_what_eval_gets_with_those_weights(tiny_config, tiny_check
             "--alphas", "0.1,1.5", "--betas", "0,3", "--oov-penalties", "inf,2", "--out", str(out),
             "train.cpu_threads=2", "eval.lexicon=true"]
     assert tune_main(args) == 0
-    record = json.loads(out.read_text())
+    def no_constants(name):
+        raise AssertionError(f"not strict JSON: {name}")
+
+    record = json.loads(out.read_text(), parse_constant=no_constants)
     grid = record["grid"]
     weights = [(0.1, 0.0), (0.1, 3.0), (1.5, 0.0), (1.5, 3.0)]
-    assert [(p["oov_penalty"], p["alpha"], p["beta"]) for p in grid] == [(pen, *w) for pen in (float("inf"), 2.0)
-                                                                         for w in weights]
+    assert [(p["oov_penalty"], p["alpha"], p["beta"]) for p in grid] == [(pen, *w) for pen in (None, 2.0)
+                                                                         for w in weights]   # null: strict
     best = min(grid, key=lambda p: (p["wer"], p["cer"]))
     assert record["best"] == best
-    assert (f"eval.lm_alpha={best['alpha']:g} eval.lm_beta={best['beta']:g} eval.oov_penalty={best['oov_penalty']:g}"
+    penalty = float("inf") if best["oov_penalty"] is None else best["oov_penalty"]
+    assert (f"eval.lm_alpha={best['alpha']:g} eval.lm_beta={best['beta']:g} eval.oov_penalty={penalty:g}"
             in capsys.readouterr().out)
     cfg = dataclasses.replace(tiny_config, data=dataclasses.replace(tiny_config.data, test_manifest=dev),
                               eval=dataclasses.replace(tiny_config.eval, decoder="beam", lm_path=str(dev_lm),
                                                        lm_alpha=best["alpha"], lm_beta=best["beta"],
-                                                       lexicon=True, oov_penalty=best["oov_penalty"],
+                                                       lexicon=True, oov_penalty=penalty,
                                                        output_dir=str(tmp_path / "eval")))
     summary = evaluate(cfg, tiny_checkpoint)
     assert summary["wer"] == pytest.approx(best["wer"]) and summary["cer"] == pytest.approx(best["cer"])

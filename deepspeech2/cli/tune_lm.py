@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 
 from deepspeech2.core.files import atomic_write_text
 from deepspeech2.inference.tune_lm import tune_lm_weights
@@ -39,6 +40,14 @@ def _extra_args() -> argparse.ArgumentParser:
     return parser
 
 
+def _record(point) -> dict:
+    """A grid point as strict JSON: the strict lexicon's infinite ``oov_penalty`` is written as null."""
+    record = vars(point).copy()
+    if math.isinf(record["oov_penalty"]):
+        record["oov_penalty"] = None
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     """ds2-tune-lm: grid-search eval.lm_alpha / eval.lm_beta on a dev set; prints the best pair."""
     from deepspeech2.cli.args import DEVICE_FLAGS, parse_run_args
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         atomic_write_text(args.out, json.dumps({
             "model": args.model, "manifest": args.manifest, "lm": args.lm,
-            "best": vars(best), "grid": [vars(p) for p in grid]}, indent=2) + "\n")
+            "best": _record(best), "grid": [_record(p) for p in grid]}, indent=2, allow_nan=False) + "\n")
     print(f"best on {args.manifest}: eval.lm_alpha={best.alpha:g} eval.lm_beta={best.beta:g} "
           f"eval.oov_penalty={best.oov_penalty:g} (WER {100 * best.wer:.2f}  CER {100 * best.cer:.2f})")
     return 0
