@@ -280,7 +280,7 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
 
 
 def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NGramLM | None",
-                     cutoff_prob: float, cutoff_top_n: int, space_label: str) -> int:
+                     cutoff_prob: float, cutoff_top_n: int, space_label: str, oov_penalty: float = math.inf) -> int:
     """Validate the beam options; return the space label's id (-1 if absent and no LM)."""
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
@@ -288,6 +288,8 @@ def _check_beam_args(labels: Sequence[str], blank: int, beam_width: int, lm: "NG
         raise ValueError(f"cutoff_prob must lie in (0, 1], got {cutoff_prob}")
     if cutoff_top_n < 1:
         raise ValueError(f"cutoff_top_n must be >= 1, got {cutoff_top_n}")
+    if not oov_penalty >= 0:
+        raise ValueError(f"oov_penalty must be >= 0 (inf: strict lexicon), got {oov_penalty}")
     space = list(labels).index(space_label) if space_label in labels else -1
     if lm is not None and (space < 0 or space == blank):
         raise ValueError(f"an LM needs the space label {space_label!r} among the non-blank labels")
@@ -317,12 +319,10 @@ def beam_search_nbest(
     if log_probs.ndim != 2:
         raise ValueError(f"expected (T, C) log_probs, got shape {log_probs.shape}")
     _check_labels(log_probs.shape[1], labels, blank)
-    space = _check_beam_args(labels, blank, beam_width, lm, cutoff_prob, cutoff_top_n, space_label)
+    space = _check_beam_args(labels, blank, beam_width, lm, cutoff_prob, cutoff_top_n, space_label, oov_penalty)
     log_probs = np.asarray(log_probs[: _num_frames(log_probs.shape[0], length)], dtype=np.float64)
     if np.isnan(log_probs).any():
         raise ValueError("log_probs contain NaN")
-    if not oov_penalty >= 0:
-        raise ValueError(f"oov_penalty must be >= 0 (inf: strict lexicon), got {oov_penalty}")
     tree = _PrefixTree(labels, space, lm, alpha, beta, lexicon, oov_penalty)
     beams = _Beams([0], np.zeros(1), np.full(1, _NEG_INF))  # the empty prefix, probability 1
     allowed = _allowed_labels(log_probs, blank, cutoff_prob, cutoff_top_n)
@@ -361,7 +361,7 @@ def make_decoder(kind: str, labels: Sequence[str], blank: int, **opts) -> Callab
     if missing:
         raise ValueError(f"missing beam options {sorted(missing)} (their values come from the eval config)")
     _check_beam_args(labels, blank, opts["beam_width"], opts.get("lm"), opts["cutoff_prob"], opts["cutoff_top_n"],
-                     opts.get("space_label", " "))
+                     opts.get("space_label", " "), opts.get("oov_penalty", math.inf))
 
     def decode(log_probs: np.ndarray, lengths: np.ndarray | Sequence[int] | None = None) -> list[str]:
         if log_probs.ndim != 3:
