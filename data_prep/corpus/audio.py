@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, speech_rms
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
 
 __all__ = [
     "NOISE_COLOURS",
@@ -97,8 +97,7 @@ def finish_recording(speech: np.ndarray, settings: RenderSettings,
     trail = round(settings.trail_seconds * SAMPLE_RATE)
     mix = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
     if settings.snr_db is not None:
-        noise_rms = speech_rms(speech) / _db_to_amplitude(settings.snr_db)
-        mix += noise_rms * coloured_noise(mix.size, settings.noise_colour, rng)
+        mix += noise_rms(speech, settings.snr_db) * coloured_noise(mix.size, settings.noise_colour, rng)
     mix *= settings.peak / np.max(np.abs(mix))
     floor = _db_to_amplitude(settings.floor_dbfs)
     mix += floor * coloured_noise(mix.size, settings.floor_colour, rng)

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.signal
 
 from deepspeech2.core.config import AugmentConfig
-from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, speech_rms
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
 
 __all__ = ["Choice", "enabled", "draw", "count", "speed_perturb", "add_noise", "spec_augment", "fastest_factor"]
 
@@ -96,11 +96,10 @@ def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
 def add_noise(audio: np.ndarray, snr_db: float, seed: int, colour: str = "white") -> np.ndarray:
     """Add ``colour`` noise (white, pink, brown) at ``snr_db`` relative to the utterance's active speech
     (``noise.speech_rms``: silence and padding do not count), the level the corpus maker's noisy splits use."""
-    level = speech_rms(audio)
-    if level <= 0:
+    scale = noise_rms(audio, snr_db)
+    if scale <= 0:
         return audio
     noise = coloured_noise(audio.size, colour, np.random.default_rng(seed), fast=True)
-    scale = level / 10 ** (snr_db / 20)
     return (audio + scale * noise).astype(np.float32)
 
 

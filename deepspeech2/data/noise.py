@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-__all__ = ["ACTIVE_SPEECH_THRESHOLD", "NOISE_COLOURS", "coloured_noise", "speech_rms"]
+__all__ = ["ACTIVE_SPEECH_THRESHOLD", "NOISE_COLOURS", "coloured_noise", "speech_rms", "noise_rms"]
 
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope a: power ~ 1/f^a
 ACTIVE_SPEECH_THRESHOLD = 0.02  # of the peak magnitude: samples counted as speech for an SNR
@@ -41,3 +41,8 @@ def speech_rms(signal: np.ndarray, threshold: float = ACTIVE_SPEECH_THRESHOLD) -
         return 0.0
     active = signal[magnitude >= threshold * peak].astype(np.float64)
     return float(np.sqrt(np.mean(active ** 2)))
+
+
+def noise_rms(speech: np.ndarray, snr_db: float) -> float:
+    """The noise RMS that puts ``speech`` (T,) at ``snr_db`` dB SNR against its active speech (0.0 if silent)."""
+    return speech_rms(speech) / float(10 ** (snr_db / 20.0))
