@@ -52,6 +52,11 @@ def test_clean_sentence_normalises_like_librispeech() -> None:
                                    "AT SAINT JAMES'S TO MORROW")
 
 
+def test_abbreviations_without_a_period_are_spelled_out() -> None:
+    text = clean_sentence("Mr and Mrs Musgrove met Dr Shirley; Mrs. Smith's Mrsa and Mrs.")
+    assert text == "Mister and Missus Musgrove met Doctor Shirley, Missus Smith's Mrsa and Missus."
+
+
 @pytest.mark.parametrize("raw", ["It cost 5 pounds.", "Fish & chips were served.",
                                  "It was VERY odd.", "Sir W. Elliot came.", "By G--, you are late!",
                                  "Caf\u00e9 au lait."])

@@ -20,7 +20,8 @@ __all__ = [
     "word_count",
 ]
 
-# Abbreviations expanded before sentence splitting (LibriSpeech spells these out).
+# Abbreviations expanded before sentence splitting (LibriSpeech spells these out), with or without
+# their period: some editions (the test family's *Persuasion*) write "Mrs Smith", "Mr Elliot".
 ABBREVIATIONS: dict[str, str] = {
     "Mr": "Mister",
     "Mrs": "Missus",
@@ -28,7 +29,7 @@ ABBREVIATIONS: dict[str, str] = {
     "St": "Saint",
     "Esq": "Esquire",
 }
-ABBREVIATION_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.")
+ABBREVIATION_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b\.?")
 # A lone capital followed by a period ("W. Elliot") is an initial; "I" and "A" are words.
 INITIAL_RE = re.compile(r"\b([B-HJ-Z])\.")
 # Marks a sentence for rejection: any character outside the TTS alphabet does.
