@@ -26,7 +26,7 @@ from data_prep.corpus.splits import SPLIT_NAMES, SPLITS, parse_split_arg
 from data_prep.corpus.synth import EngineMissingError, check_engines
 from data_prep.corpus.tarball import ARCHIVE_MTIME, write_tarball
 from data_prep.corpus.text import (
-    TRANSCRIPT_PATTERN, clean_sentence, next_utterance, split_long_sentence, to_transcript)
+    ABBREVIATIONS, TRANSCRIPT_PATTERN, clean_sentence, next_utterance, split_long_sentence, to_transcript)
 from data_prep.corpus.voices import SPLIT_COUNT, sample_speakers
 
 HOURS = 0.005
@@ -86,6 +86,7 @@ def test_committed_text_is_clean_and_families_disjoint() -> None:
         assert chapters, source.key
         for sentence in (s for c in chapters for s in c.sentences if s is not None):
             assert TRANSCRIPT_PATTERN.match(to_transcript(sentence)), sentence
+            assert not ABBREVIATIONS.keys() & set(re.findall(r"[A-Za-z]+", sentence)), sentence
             family_sentences[source.family].add(to_transcript(sentence))
     books = [set(s.key for s in sources) for sources in FAMILY_SOURCES.values()]
     assert sum(map(len, books)) == len(set().union(*books)) == len(SOURCES)
