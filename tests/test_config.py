@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 
@@ -95,7 +97,9 @@ def test_lab_presets_differ_from_their_base_only_in_recipe_length(repo_root):
     base = load_config(repo_root / "configs" / "lab_base.yaml")
     small = load_config(repo_root / "configs" / "lab_small.yaml")
     long = load_config(repo_root / "configs" / "lab_long.yaml")
-    assert small.model == long.model == base.model and small.features == long.features == base.features
+    assert long.model == base.model and small.features == long.features == base.features
+    assert dataclasses.replace(small.model, conv_channels=base.model.conv_channels) == base.model  # faster front end
+    assert small.model.conv_channels < base.model.conv_channels
     assert small.eval == long.eval == base.eval                            # one decoding recipe
     assert small.train.epochs != base.train.epochs and long.train.epochs != base.train.epochs
     assert small.data.max_duration == long.data.max_duration == 16.0
