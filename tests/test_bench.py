@@ -6,6 +6,7 @@ import json
 import pytest
 
 from deepspeech2.cli.bench import main
+from deepspeech2.core.device import cpu_model
 from deepspeech2.lab.bench import gemm_gflops
 
 TINY = ["model.conv_channels=2", "model.hidden_size=16", "model.num_layers=1", "train.cpu_threads=2"]
@@ -25,6 +26,17 @@ def test_train_step_record_with_overrides_between_and_after_options(tmp_path):
     assert record["batch"] == 2 and len(record["step_times"]) == 2
     assert record["audio_s_per_s"] == pytest.approx(2 * 1.5 / record["s_per_step"])
     assert record["peak_rss_gb"] > 0 and record["epoch_hours"] > 0
+    assert record["cpu"] == cpu_model()                     # every speed figure names its CPU
+
+
+def test_speedup_table_names_the_cpus_of_its_records(tmp_path):
+    from deepspeech2.lab.speedup import build_table, _markdown
+
+    step = {"bench": "train-step", "label": "a", "model": "lstm 3x256", "batch": 8, "seconds": 10.0, "s_per_step": 1.0,
+            "audio_s_per_s": 80.0, "epoch_hours": 1.3, "gflops": 40.0, "peak_rss_gb": 1.3, "cpu": "CPU A"}
+    records = [{"bench": "gemm", "gflops": 100.0, "cpu": "CPU A"}, step, {**step, "label": "b", "cpu": "CPU B"}]
+    assert _markdown(build_table(records)).splitlines()[0] == "CPU: CPU A / CPU B"
+    assert _markdown(build_table([step | {"cpu": None}])).splitlines()[0] == "CPU: not recorded"
 
 
 def test_stray_arguments_are_refused(capsys):

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 from deepspeech2.core.config import load_config, save_config
-from deepspeech2.lab.report import MISSING, main
+from deepspeech2.core.device import cpu_model
+from deepspeech2.lab.report import LONG_SNAPSHOT, LONG_SNAPSHOT_NOTE, MISSING, main
 
 
 def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None, dev_losses=(123.4,)) -> None:
@@ -99,3 +100,32 @@ def test_report_renders_the_committed_recipe_study(tmp_path, repo_root):
     shutil.copyfile(Path(repo_root) / "report" / "data" / "recipe.json", tmp_path / "report" / "data" / "recipe.json")
     text = _report_into(tmp_path, repo_root)
     assert "| 1 reference" in text and "dev CER % by epoch" in text and "测量条件：" in text
+
+
+def test_long_run_section_is_kept_for_reports_made_without_it(tmp_path, repo_root):
+    (tmp_path / "report").mkdir()
+    with_long = _report_into(tmp_path, repo_root, long_run=True)
+    snapshot = tmp_path / "report" / "data" / LONG_SNAPSHOT
+    assert "test-clean CER 4.32%（目标 ≤ 5.00%）：达到" in snapshot.read_text(encoding="utf-8")
+    assert "CPU：" in snapshot.read_text(encoding="utf-8").splitlines()[0]   # the snapshot names its CPU
+    for runs in ("exp", "data", "data_long"):                         # the hour-long run is gone
+        shutil.rmtree(tmp_path / runs)
+    without = _report_into(tmp_path, repo_root, long_run=False)
+    assert LONG_SNAPSHOT_NOTE in without and "test-clean CER 4.32%（目标 ≤ 5.00%）：达到" in without
+    assert "test-clean CER 4.32%" in with_long and LONG_SNAPSHOT_NOTE not in with_long
+
+
+def test_report_names_the_cpu_model(tmp_path, repo_root):
+    text = _report(tmp_path, repo_root, long_run=False)
+    assert f"CPU：{cpu_model()}，" in text
+
+
+def test_cpu_model_reads_the_kernels_model_name(tmp_path, monkeypatch):
+    from deepspeech2.core import device
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU 9000 @ 1.00GHz\nflags\t\t: fpu avx2 avx512f\n")
+    monkeypatch.setattr(device, "CPUINFO", str(info))
+    assert device.cpu_model() == "Test CPU 9000 @ 1.00GHz" and device.has_avx512()
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512fake\n")
+    assert device.cpu_model() and not device.has_avx512()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from deepspeech2.core.device import cpu_model
 from deepspeech2.lab.bench import bench_data, bench_infer, bench_train_step, emit, gemm_gflops
 
 __all__ = ["main"]
@@ -57,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*getattr(args, "overrides", []), *extra]
     setup_logging()
     if args.command == "gemm":
-        emit({"bench": "gemm", **gemm_gflops()}, args.json)
+        emit({"bench": "gemm", "cpu": cpu_model(), **gemm_gflops()}, args.json)
         return 0
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         parser.error(str(err))
-    base = {"bench": args.command, "label": args.label, "batch": args.batch, "seconds": args.seconds,
+    base = {"bench": args.command, "label": args.label, "cpu": cpu_model(), "batch": args.batch, "seconds": args.seconds,
             "mode": cfg.train.mode, "amp_level": cfg.train.amp_level, "threads": cfg.train.cpu_threads,
             "model": f"{cfg.model.rnn_type} {cfg.model.num_layers}x{cfg.model.hidden_size}"}
     if args.command == "train-step":

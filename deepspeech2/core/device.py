@@ -7,7 +7,7 @@ import time
 
 from deepspeech2.core.config import DeviceTarget, ExecMode, choices
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "CpuMeter"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "cpu_model", "CpuMeter"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = choices(DeviceTarget)
@@ -26,13 +26,33 @@ ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 ONEDNN_ISA_CAP = "AVX2"
 
 
+CPUINFO = "/proc/cpuinfo"
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` line's value in /proc/cpuinfo, or None (no such file or field)."""
+    try:
+        with open(CPUINFO, encoding="utf-8") as fh:
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def has_avx512() -> bool:
     """True when the CPU advertises AVX-512F (/proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return any(line.startswith("flags") and " avx512f" in line for line in fh)
-    except OSError:
-        return False
+    return "avx512f" in (_cpuinfo_field("flags") or "").split()
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (every speed figure names its CPU); the machine
+    architecture where /proc/cpuinfo has none."""
+    import platform
+
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def cap_onednn_isa() -> None:

@@ -10,13 +10,18 @@ import argparse
 import json
 import platform
 import shutil
+from datetime import date
 from pathlib import Path
 from string import Template
 
+from deepspeech2.core.device import cpu_model
 from deepspeech2.lab.results import check_goals, collect_results, format_goals
 
 __all__ = ["gather", "main"]
 MISSING = "（未运行：请先执行对应脚本）"
+LONG_SNAPSHOT = "long_run.md"   # report/data/: the longer recipe's section as last rendered from a real run
+LONG_SNAPSHOT_NOTE = ("（本次生成报告时没有更长配方的运行结果（`exp/lab_long`）；下面是上一次实际运行的记录，"
+                      f"保存在 `report/data/{LONG_SNAPSHOT}`，重新运行见上方命令。）")
 GOAL_WORDING_ZH = {"line": "- {set} {metric} {value:.2f}%（目标 ≤ {bound:.2f}%）：{verdict}", "missing": "- {set} {metric}：未评估",
                    "verdicts": ("达到", "**未达到**"),
                    "names": {"test_clean": "test-clean", "test_other": "test-other",
@@ -119,9 +124,13 @@ def _goal_lines(results: dict, recipe: str) -> str:
     return format_goals(rows, GOAL_WORDING_ZH)
 
 
-def _long_run(exp: Path) -> str:
-    """The longer recipe's section: its preset, training curve, results table and goal, or MISSING."""
+def _long_run(exp: Path, snapshot: Path) -> str:
+    """The longer recipe's section: its preset, training curve, results table and goal. The section is
+    also kept in ``snapshot`` (committed with the report, headed by its date and CPU), so that a report
+    regenerated without the hour-long run shows the last one measured; MISSING when neither exists."""
     if not (exp / "metrics.jsonl").is_file():
+        if snapshot.is_file():
+            return f"{LONG_SNAPSHOT_NOTE}\n\n{snapshot.read_text(encoding='utf-8')}"
         return MISSING
     from deepspeech2.core.config import load_config
     from deepspeech2.lab.results import format_table
@@ -133,7 +142,10 @@ def _long_run(exp: Path) -> str:
         parts += ["![长训练曲线](figures/loss_curve_long.png)", ""]
     if results["evals"]:
         parts += [format_table(results), "", "精度目标（各测试集取最好的解码器）：", "", _goal_lines(results, "long")]
-    return "\n".join(parts)
+    section = "\n".join(parts)
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.write_text(f"（{date.today().isoformat()} 运行，CPU：{cpu_model()}）\n\n{section}\n", encoding="utf-8")
+    return section
 
 
 def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, long: Path) -> dict[str, str]:
@@ -145,7 +157,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     figures.mkdir(parents=True, exist_ok=True)
     values = {"corpus_table": _corpus_table(data), "train_summary": _train_summary(exp),
               "model_summary": _model_summary(exp), "extended_summary": _train_summary(extended),
-              "long_run": _long_run(long)}
+              "long_run": _long_run(long, figures.parent / "data" / LONG_SNAPSHOT)}
     epochs = load_config(exp / "config.yaml").train.epochs if (exp / "config.yaml").is_file() else 0
     values["quick_epochs"], values["extended_epochs"] = (str(epochs), str(2 * epochs)) if epochs else ("?", "?")
     results = collect_results(exp)
@@ -168,7 +180,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
         ms_version = mindspore.__version__
     except ImportError:
         ms_version = "?"
-    values["environment"] = (f"CPU：{platform.processor() or platform.machine()}，{_cores()} 核；Python {platform.python_version()}；"
+    values["environment"] = (f"CPU：{cpu_model()}，{_cores()} 核；Python {platform.python_version()}；"
                              f"MindSpore {ms_version}；无 GPU/Ascend。")
     return values
 

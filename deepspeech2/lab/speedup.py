@@ -44,7 +44,8 @@ def build_table(records: list[dict]) -> dict:
     data = [r for r in records if r["bench"] == "data"]
     profiles = [{"label": r["label"], "s_per_step": r["s_per_step"], "ops": r["op_ms_per_step"]}
                 for r in steps if r.get("op_ms_per_step")]
-    return {"rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data, "profiles": profiles}
+    cpus = sorted({r["cpu"] for r in records if r.get("cpu")})
+    return {"cpus": cpus, "rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data, "profiles": profiles}
 
 
 def profile_markdown(table: dict, top: int = PROFILE_TOP_OPS) -> str:
@@ -62,7 +63,9 @@ def profile_markdown(table: dict, top: int = PROFILE_TOP_OPS) -> str:
 
 
 def _markdown(table: dict) -> str:
-    lines = ["| setting | model | batch | s/step | audio-s/s | h/epoch (train-clean-100) | GFLOP/s | % GEMM peak | "
+    cpus = table.get("cpus") or ["not recorded"]
+    lines = [f"CPU: {' / '.join(cpus)}", "",
+             "| setting | model | batch | s/step | audio-s/s | h/epoch (train-clean-100) | GFLOP/s | % GEMM peak | "
              "peak RSS GB | cores busy | speed-up |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table["rows"]:
