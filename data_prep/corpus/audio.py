@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
+from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, db_to_amplitude, noise_rms
 
 __all__ = [
     "NOISE_COLOURS",
@@ -35,7 +35,6 @@ PEAK_RANGE = (0.25, 0.9)              # final peak amplitude (about -12 to -1 dB
 NOISE_FLOOR_DBFS_RANGE = (-75.0, -60.0)  # RMS of the faint floor every recording gets
 OTHER_SNR_DB_RANGE = (5.0, 20.0)      # "*-other" splits: speech-to-noise ratio
 INT16_MAX = 32767                       # float [-1, 1] → int16 samples when writing audio
-DB_PER_AMPLITUDE_DECADE = 20.0
 
 
 @dataclass(frozen=True)
@@ -84,11 +83,6 @@ def trim_silence(signal: np.ndarray, threshold: float = TRIM_THRESHOLD) -> np.nd
     return signal[loud[0]:loud[-1] + 1]
 
 
-def _db_to_amplitude(decibels: float) -> float:
-    """Amplitude ratio of a level in dB."""
-    return float(10 ** (decibels / DB_PER_AMPLITUDE_DECADE))
-
-
 def finish_recording(speech: np.ndarray, settings: RenderSettings,
                      rng: np.random.Generator) -> np.ndarray:
     """Pad, add noise and level a trimmed 16 kHz speech signal; return int16 samples (T',)."""
@@ -99,7 +93,7 @@ def finish_recording(speech: np.ndarray, settings: RenderSettings,
     if settings.snr_db is not None:
         mix += noise_rms(speech, settings.snr_db) * coloured_noise(mix.size, settings.noise_colour, rng)
     mix *= settings.peak / np.max(np.abs(mix))
-    floor = _db_to_amplitude(settings.floor_dbfs)
+    floor = db_to_amplitude(settings.floor_dbfs)
     mix += floor * coloured_noise(mix.size, settings.floor_colour, rng)
     return np.round(np.clip(mix, -1.0, 1.0) * INT16_MAX).astype(np.int16)
 

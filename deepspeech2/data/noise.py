@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-__all__ = ["ACTIVE_SPEECH_THRESHOLD", "NOISE_COLOURS", "coloured_noise", "speech_rms", "noise_rms"]
+__all__ = ["ACTIVE_SPEECH_THRESHOLD", "NOISE_COLOURS", "coloured_noise", "speech_rms", "noise_rms", "db_to_amplitude"]
 
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # spectral slope a: power ~ 1/f^a
 ACTIVE_SPEECH_THRESHOLD = 0.02  # of the peak magnitude: samples counted as speech for an SNR
+DB_PER_AMPLITUDE_DECADE = 20.0  # a level in dB is 20 log10 of an amplitude ratio
 
 
 def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: bool = False) -> np.ndarray:
@@ -45,4 +46,9 @@ def speech_rms(signal: np.ndarray, threshold: float = ACTIVE_SPEECH_THRESHOLD) -
 
 def noise_rms(speech: np.ndarray, snr_db: float) -> float:
     """The noise RMS that puts ``speech`` (T,) at ``snr_db`` dB SNR against its active speech (0.0 if silent)."""
-    return speech_rms(speech) / float(10 ** (snr_db / 20.0))
+    return speech_rms(speech) / db_to_amplitude(snr_db)
+
+
+def db_to_amplitude(decibels: float) -> float:
+    """Amplitude ratio of a level in dB."""
+    return float(10 ** (decibels / DB_PER_AMPLITUDE_DECADE))
