@@ -47,3 +47,26 @@ def test_data_layer_does_not_load_mindspore():
             "print('mindspore' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_pre_layout_module_paths_still_import_with_a_warning():
+    """Scripts written against the flat layout (the shared side-by-side benchmark's project_step.py) keep working."""
+    import importlib
+
+    import pytest
+
+    from deepspeech2 import LEGACY_MODULES
+    from deepspeech2.model.build import build_network
+    from deepspeech2.training.optimizer import build_optimizer
+    from deepspeech2.training.step import make_train_step
+
+    for name in LEGACY_MODULES:
+        sys.modules.pop(name, None)
+        with pytest.warns(DeprecationWarning, match=name.replace(".", r"\.") + " is deprecated"):
+            importlib.import_module(name)
+    legacy_build = sys.modules["deepspeech2.build"]
+    assert legacy_build.build_network is build_network and legacy_build.build_optimizer is build_optimizer
+    assert sys.modules["deepspeech2.train_step"].make_train_step is make_train_step
+    assert {n.split(".")[1] for n in LEGACY_MODULES}.isdisjoint(LAYERS)   # never shadows a real layer
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("deepspeech2.no_such_module")
