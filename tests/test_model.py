@@ -239,3 +239,18 @@ def test_rnn_dropout_acts_only_while_training_and_adds_no_parameters():
     dropped.set_train(True)
     plain.set_train(True)
     assert not np.allclose(plain(Tensor(x), Tensor(lens))[0].asnumpy(), dropped(Tensor(x), Tensor(lens))[0].asnumpy())
+
+
+def test_masking_zeroes_padding_and_passes_gradients_only_through_valid_frames():
+    import mindspore
+
+    from deepspeech2.model.network import _masked, _time_mask
+
+    lengths = Tensor(np.array([5, 2, 0], np.int32))
+    mask = _time_mask(lengths, 5, mindspore.float32)                       # (N, T)
+    np.testing.assert_array_equal(mask.asnumpy(), [[1] * 5, [1, 1, 0, 0, 0], [0] * 5])
+    x = Tensor(np.random.default_rng(0).standard_normal((3, 2, 4, 5)).astype(np.float32))
+    m4 = mask.view(3, 1, 1, 5)
+    np.testing.assert_array_equal(_masked(x, m4).asnumpy(), x.asnumpy() * m4.asnumpy())
+    grad = mindspore.grad(lambda v: (_masked(v, m4) ** 2).sum())(x)
+    np.testing.assert_array_equal(grad.asnumpy(), 2 * x.asnumpy() * m4.asnumpy())

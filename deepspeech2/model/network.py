@@ -37,9 +37,15 @@ def _activation(name: str) -> nn.Cell:
 
 
 def _time_mask(lengths: Tensor, max_len, dtype) -> Tensor:
-    """(N, T) 1.0 on valid frames, 0.0 on padding."""
+    """(N, T) 1.0 on valid frames, 0.0 on padding; a constant to autodiff."""
     steps = ops.arange(max_len).astype(lengths.dtype)                  # (T,)
-    return (steps.view(1, -1) < lengths.view(-1, 1)).astype(dtype)    # (N, T)
+    return ops.stop_gradient((steps.view(1, -1) < lengths.view(-1, 1)).astype(dtype))   # (N, T)
+
+
+def _masked(x: Tensor, mask: Tensor) -> Tensor:
+    """``x * mask`` with the mask first expanded to x's shape: MindSpore 2.10's CPU Mul with a
+    broadcast operand is several times slower than with two equal shapes."""
+    return x * ops.broadcast_to(mask, x.shape)
 
 
 class MaskConv(nn.Cell):
@@ -60,12 +66,12 @@ class MaskConv(nn.Cell):
                             for i in range(1, len(conv_stack(cfg)) + 1))
 
     def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = x * _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1)  # (N, 1, F, T)
+        x = _masked(x, _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1))  # (N, 1, F, T)
         for conv, bn in self.blocks:
             x = self.act(bn(conv(x)))                                        # (N, C, F_i, T_i)
             lengths = conv_output_size(lengths, conv.kernel_size[1], conv.stride[1],
                                        conv.padding[2], conv.padding[3])     # (N,)
-            x = x * _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1)
+            x = _masked(x, _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1))
         return x, lengths
 
 
@@ -153,7 +159,7 @@ class MaskedRNN(nn.Cell):
     def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         """x (T, N, D) zero on padding, mask (T, N, 1), lengths (N,) → (T, N, H)."""
         if not self.fused:
-            return self._portable(x, lengths) * mask
+            return _masked(self._portable(x, lengths), mask)
         n = x.shape[1]
         if self.bidirectional:
             x = ops.cat((x, 1 - mask), 2)                                    # (T, N, D + 1)
@@ -164,7 +170,7 @@ class MaskedRNN(nn.Cell):
             y = self.op(x, h0, self._flat_weights(x.dtype), lengths)[0]      # (T, N, dirs * H)
         if self.bidirectional:
             y = y[:, :, :self.hidden] + y[:, :, self.hidden:]                # (T, N, H)
-        return y * mask
+        return _masked(y, mask)
 
     def run_with_state(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Unidirectional LSTM from a given state, for streaming (no padding): x (T, N, D), h/c (1, N, H)
@@ -194,7 +200,7 @@ class RNNStack(nn.Cell):
         t, n = x.shape[0], x.shape[1]
         for i, layer in enumerate(getattr(self, self.layer_name)):
             if self.norms is not None and i > 0:
-                x = self.norms[i - 1](x.view(t * n, -1)).view(t, n, -1) * mask  # (T, N, H)
+                x = _masked(self.norms[i - 1](x.view(t * n, -1)).view(t, n, -1), mask)  # (T, N, H)
             if self.dropout is not None and i > 0:
                 x = self.dropout(x)                                          # (T, N, H)
             x = layer(x, mask, lengths)                                      # (T, N, H)
@@ -266,7 +272,7 @@ class DeepSpeech2(nn.Cell):
         mask = _time_mask(out_lengths, t, x.dtype).transpose(1, 0).view(t, n, 1)  # (T', N, 1)
         x = self.RNN(x, mask, out_lengths)                                   # (T', N, H)
         if self.lookahead is not None:
-            x = self.lookahead_act(self.lookahead(x)) * mask                 # (T', N, H)
+            x = _masked(self.lookahead_act(self.lookahead(x)), mask)         # (T', N, H)
         x = self.fc(x)                                                       # (T', N, C)
         return ops.log_softmax(x.astype(mindspore.float32), -1), out_lengths
 
