@@ -39,9 +39,10 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
     Parameter changed from Python with ``set_data`` is not seen by a compiled graph, which is how
     a schedule silently stops being applied.
 
-    The loss is multiplied by the loss scale before differentiation; gradients are divided once,
-    averaged over data-parallel ranks, checked for inf/NaN (a non-finite step skips the update and
-    lowers a dynamic scale), clipped to ``optim.max_grad_norm``, then applied.
+    The loss is multiplied by the loss scale before differentiation; gradients are divided once (not at
+    all without loss scaling), averaged over data-parallel ranks, checked for inf/NaN through their
+    global norm and the loss (a non-finite step skips the update and lowers a dynamic scale), clipped
+    to ``optim.max_grad_norm``, then applied.
     Returns the step function and the loss scaler (its state belongs in checkpoints).
     """
     scaler = make_loss_scaler(cfg.train)
