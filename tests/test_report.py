@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from deepspeech2.core.config import load_config, save_config
@@ -65,9 +67,15 @@ def _report_into(tmp_path: Path, repo_root, long_run: bool = False) -> str:
         _fake_data(tmp_path / "data_long", reused=True)
         _fake_run(tmp_path / "exp" / "lab_long", cer=0.0432, data=tmp_path / "data_long",
                   dev_losses=(300.0, 250.0, 260.0))
-    assert main(["--exp", str(exp), "--extended", str(tmp_path / "exp" / "lab_small_more"),
+    return _generate(tmp_path)
+
+
+def _generate(tmp_path: Path) -> str:
+    """Run the generator on the runs under ``tmp_path``; the report's text."""
+    out = tmp_path / "report"
+    assert main(["--exp", str(tmp_path / "exp" / "lab_small"), "--extended", str(tmp_path / "exp" / "lab_small_more"),
                  "--long", str(tmp_path / "exp" / "lab_long"), "--speedup", str(tmp_path / "none"),
-                 "--data", str(data), "--out", str(out)]) == 0
+                 "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     return (out / "README.md").read_text(encoding="utf-8")
 
 
@@ -104,10 +112,13 @@ def test_report_renders_the_committed_recipe_study(tmp_path, repo_root):
 
 def test_long_run_section_is_kept_for_reports_made_without_it(tmp_path, repo_root):
     (tmp_path / "report").mkdir()
-    with_long = _report_into(tmp_path, repo_root, long_run=True)
+    _report_into(tmp_path, repo_root, long_run=True)
+    run_day = datetime(2026, 1, 2, 12).timestamp()                   # the long run finished on another day
+    os.utime(tmp_path / "exp" / "lab_long" / "metrics.jsonl", (run_day, run_day))
+    with_long = _generate(tmp_path)
     snapshot = tmp_path / "report" / "data" / LONG_SNAPSHOT
     assert "test-clean CER 4.32%（目标 ≤ 5.00%）：达到" in snapshot.read_text(encoding="utf-8")
-    assert "CPU：" in snapshot.read_text(encoding="utf-8").splitlines()[0]   # the snapshot names its CPU
+    assert snapshot.read_text(encoding="utf-8").startswith("（2026-01-02 运行，CPU：")   # the run's date and a CPU
     for runs in ("exp", "data", "data_long"):                         # the hour-long run is gone
         shutil.rmtree(tmp_path / runs)
     without = _report_into(tmp_path, repo_root, long_run=False)

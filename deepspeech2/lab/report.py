@@ -144,7 +144,8 @@ def _long_run(exp: Path, snapshot: Path) -> str:
         parts += [format_table(results), "", "精度目标（各测试集取最好的解码器）：", "", _goal_lines(results, "long")]
     section = "\n".join(parts)
     snapshot.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.write_text(f"（{date.today().isoformat()} 运行，CPU：{cpu_model()}）\n\n{section}\n", encoding="utf-8")
+    run_date = date.fromtimestamp((exp / "metrics.jsonl").stat().st_mtime).isoformat()   # the run's, not today's
+    snapshot.write_text(f"（{run_date} 运行，CPU：{cpu_model()}）\n\n{section}\n", encoding="utf-8")
     return section
 
 
