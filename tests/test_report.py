@@ -137,6 +137,10 @@ def test_cpu_model_reads_the_kernels_model_name(tmp_path, monkeypatch):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: Test CPU 9000 @ 1.00GHz\nflags\t\t: fpu avx2 avx512f\n")
     monkeypatch.setattr(device, "CPUINFO", str(info))
-    assert device.cpu_model() == "Test CPU 9000 @ 1.00GHz" and device.has_avx512()
+    assert device.cpu_model() == "Test CPU 9000 @ 1.00GHz (AVX-512)" and device.has_avx512()
+    info.write_text("processor\t: 0\nmodel name\t: VM CPU\nflags\t\t: fpu avx512f avx512_bf16 amx_tile avx2\n")
+    assert device.cpu_model() == "VM CPU (AVX-512, AVX512-BF16, AMX)"
     info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512fake\n")
-    assert device.cpu_model() and not device.has_avx512()
+    assert device.cpu_model().endswith("(AVX2)") and not device.has_avx512()
+    info.write_text("processor\t: 0\nmodel name\t: Old CPU\nflags\t\t: fpu sse2\n")
+    assert device.cpu_model() == "Old CPU"

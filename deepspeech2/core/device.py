@@ -7,7 +7,7 @@ import time
 
 from deepspeech2.core.config import DeviceTarget, ExecMode, choices
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "cpu_model", "CpuMeter"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "cpu_isa", "cpu_model", "CpuMeter"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = choices(DeviceTarget)
@@ -42,17 +42,38 @@ def _cpuinfo_field(name: str) -> str | None:
     return None
 
 
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo), empty when unknown."""
+    return set((_cpuinfo_field("flags") or "").split())
+
+
 def has_avx512() -> bool:
     """True when the CPU advertises AVX-512F (/proc/cpuinfo)."""
-    return "avx512f" in (_cpuinfo_field("flags") or "").split()
+    return "avx512f" in _cpu_flags()
+
+
+# (flag in /proc/cpuinfo, name): the widest vector / matrix units, which set this CPU's GEMM and conv speed
+ISA_FEATURES = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"), ("amx_tile", "AMX"))
+ISA_FALLBACK = (("avx2", "AVX2"),)
+
+
+def cpu_isa() -> str:
+    """The vector extensions that matter for speed here, e.g. ``"AVX-512, AMX"`` or ``"AVX2"``
+    (``""`` when /proc/cpuinfo lists none of them): a VM's model name alone may not tell an
+    AVX2 machine from an AVX-512 one."""
+    flags = _cpu_flags()
+    found = [name for flag, name in ISA_FEATURES if flag in flags]
+    return ", ".join(found or [name for flag, name in ISA_FALLBACK if flag in flags])
 
 
 def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it (every speed figure names its CPU); the machine
-    architecture where /proc/cpuinfo has none."""
+    """The CPU's model name as the kernel reports it, with its vector extensions in brackets (every
+    speed figure names its CPU); the machine architecture where /proc/cpuinfo has none."""
     import platform
 
-    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+    name = _cpuinfo_field("model name") or platform.processor() or platform.machine()
+    isa = cpu_isa()
+    return f"{name} ({isa})" if isa else name
 
 
 def cap_onednn_isa() -> None:
