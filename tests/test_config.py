@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from deepspeech2.core.config import Config, ConfigError, load_config, save_config, apply_overrides
+from deepspeech2.data.shapes import output_frame_seconds
 
 
 def test_defaults_are_the_zoo_architecture():
@@ -98,8 +99,10 @@ def test_lab_presets_differ_from_their_base_only_in_recipe_length(repo_root):
     small = load_config(repo_root / "configs" / "lab_small.yaml")
     long = load_config(repo_root / "configs" / "lab_long.yaml")
     assert long.model == base.model and small.features == long.features == base.features
-    assert dataclasses.replace(small.model, conv_channels=base.model.conv_channels) == base.model  # faster front end
-    assert small.model.conv_channels < base.model.conv_channels
+    assert dataclasses.replace(small.model, conv_channels=base.model.conv_channels,
+                               conv_stack=base.model.conv_stack) == base.model   # only the front end differs
+    assert small.model.conv_channels < base.model.conv_channels                 # faster
+    assert output_frame_seconds(small.model, small.features) < output_frame_seconds(base.model, base.features)  # more CTC frames per label
     assert small.eval == long.eval == base.eval                            # one decoding recipe
     assert small.train.epochs != base.train.epochs and long.train.epochs != base.train.epochs
     assert small.data.max_duration == long.data.max_duration == 16.0
