@@ -47,14 +47,15 @@ def _cpu_flags() -> set[str]:
     return set((_cpuinfo_field("flags") or "").split())
 
 
+AVX512_FLAG = "avx512f"
+# (flag in /proc/cpuinfo, name): the widest vector / matrix units, which set this CPU's GEMM and conv speed
+ISA_FEATURES = ((AVX512_FLAG, "AVX-512"), ("avx512_bf16", "AVX512-BF16"), ("amx_tile", "AMX"))
+ISA_FALLBACK = (("avx2", "AVX2"),)
+
+
 def has_avx512() -> bool:
     """True when the CPU advertises AVX-512F (/proc/cpuinfo)."""
-    return "avx512f" in _cpu_flags()
-
-
-# (flag in /proc/cpuinfo, name): the widest vector / matrix units, which set this CPU's GEMM and conv speed
-ISA_FEATURES = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"), ("amx_tile", "AMX"))
-ISA_FALLBACK = (("avx2", "AVX2"),)
+    return AVX512_FLAG in _cpu_flags()
 
 
 def cpu_isa() -> str:

@@ -47,7 +47,8 @@ def apply_amp(net, cfg: TrainConfig):
 
 
 def make_loss_scaler(cfg: TrainConfig):
-    """A ``mindspore.amp`` loss scaler: static, dynamic, or a static scale of 1 for ``none``."""
+    """A ``mindspore.amp`` loss scaler: static, dynamic, or for ``none`` a static scale of 1 whose
+    ``scale``/``unscale`` return their inputs (dividing by 1 would only copy every gradient)."""
     from mindspore import amp
 
     if cfg.loss_scale not in LOSS_SCALES:
@@ -56,7 +57,15 @@ def make_loss_scaler(cfg: TrainConfig):
         return amp.DynamicLossScaler(cfg.loss_scale_value, SCALE_FACTOR, cfg.loss_scale_window)
     if cfg.loss_scale == "static":
         return amp.StaticLossScaler(cfg.loss_scale_value)
-    return amp.StaticLossScaler(1.0)
+
+    class UnitLossScaler(amp.StaticLossScaler):
+        def scale(self, inputs):
+            return inputs
+
+        def unscale(self, inputs):
+            return inputs
+
+    return UnitLossScaler(1.0)
 
 
 def loss_scale_value(scaler) -> float:

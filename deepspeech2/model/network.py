@@ -48,6 +48,11 @@ def _masked(x: Tensor, mask: Tensor) -> Tensor:
     return x * ops.broadcast_to(mask, x.shape)
 
 
+def _masked_frames(x: Tensor, lengths: Tensor) -> Tensor:
+    """x (N, C, F, T) with each utterance's frames from ``lengths`` on zeroed."""
+    return _masked(x, _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1))
+
+
 class MaskConv(nn.Cell):
     """Conv blocks (conv → BN → activation) of ``model.conv_stack``; padded frames are zeroed after
     each. Attribute names conv1/bn1, conv2/bn2, ... are the zoo's parameter names."""
@@ -66,12 +71,12 @@ class MaskConv(nn.Cell):
                             for i in range(1, len(conv_stack(cfg)) + 1))
 
     def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = _masked(x, _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1))  # (N, 1, F, T)
+        x = _masked_frames(x, lengths)                                       # (N, 1, F, T)
         for conv, bn in self.blocks:
             x = self.act(bn(conv(x)))                                        # (N, C, F_i, T_i)
             lengths = conv_output_size(lengths, conv.kernel_size[1], conv.stride[1],
                                        conv.padding[2], conv.padding[3])     # (N,)
-            x = _masked(x, _time_mask(lengths, x.shape[3], x.dtype).view(x.shape[0], 1, 1, -1))
+            x = _masked_frames(x, lengths)
         return x, lengths
 
 

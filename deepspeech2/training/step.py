@@ -46,7 +46,6 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
     Returns the step function and the loss scaler (its state belongs in checkpoints).
     """
     scaler = make_loss_scaler(cfg.train)
-    scaling = cfg.train.loss_scale != "none"   # without it the scale is 1: unscaling would only copy every gradient
     max_norm = cfg.optim.max_grad_norm
 
     def forward(features, feature_lengths, targets, target_lengths):
@@ -59,8 +58,7 @@ def make_train_step(net: nn.Cell, loss_fn: nn.Cell, optimizer: nn.Optimizer, cfg
     def step(features, feature_lengths, targets, target_lengths, lr):
         ops.assign(optimizer.learning_rate, lr)
         (_, loss), grads = grad_fn(features, feature_lengths, targets, target_lengths)
-        if scaling:
-            grads = scaler.unscale(grads)
+        grads = scaler.unscale(grads)
         if grad_reducer is not None:
             grads = grad_reducer(grads)
         norm = global_norm(grads)
