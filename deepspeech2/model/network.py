@@ -261,7 +261,10 @@ class DeepSpeech2(nn.Cell):
         self.num_freq = num_freq_bins(feature_cfg)
         conv_impl = resolve_conv_impl(model_cfg, device)
         self.conv = MaskConv(model_cfg, conv_impl)
-        self.RNN = RNNStack(model_cfg, rnn_input_size(model_cfg, feature_cfg))   # zoo's attribute name
+        # a Python int, so the reshape below never derives C*F' from runtime shapes: in GRAPH mode with
+        # a dynamic time axis that product was once computed from garbage (GRU step, MindSpore 2.10)
+        self.rnn_input_size = rnn_input_size(model_cfg, feature_cfg)
+        self.RNN = RNNStack(model_cfg, self.rnn_input_size)   # zoo's attribute name
         self.lookahead = None
         if not model_cfg.bidirectional:
             self.lookahead = Lookahead(model_cfg.hidden_size, model_cfg.lookahead_context, conv_impl)
@@ -272,8 +275,8 @@ class DeepSpeech2(nn.Cell):
         """x (N, 1, F, T) float32, lengths (N,) int32 → log_probs (T', N, C), out_lengths (N,) int32."""
         lengths = lengths.astype(mindspore.int32)
         x, out_lengths = self.conv(x, lengths)                               # (N, C, F', T'), (N,)
-        n, c, f, t = x.shape
-        x = x.view(n, c * f, t).transpose(2, 0, 1)                           # (T', N, C*F')
+        n, t = x.shape[0], x.shape[3]
+        x = x.view(n, self.rnn_input_size, t).transpose(2, 0, 1)             # (T', N, C*F')
         mask = _time_mask(out_lengths, t, x.dtype).transpose(1, 0).view(t, n, 1)  # (T', N, 1)
         x = self.RNN(x, mask, out_lengths)                                   # (T', N, H)
         if self.lookahead is not None:
