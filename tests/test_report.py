@@ -144,3 +144,23 @@ def test_cpu_model_reads_the_kernels_model_name(tmp_path, monkeypatch):
     assert device.cpu_model().endswith("(AVX2)") and not device.has_avx512()
     info.write_text("processor\t: 0\nmodel name\t: Old CPU\nflags\t\t: fpu sse2\n")
     assert device.cpu_model() == "Old CPU"
+
+
+def test_report_breaks_the_test_sets_down_by_voice(tmp_path, repo_root):
+    """Recogs of test-clean plus the split's archive → a per-voice table in the report."""
+    import tarfile
+
+    from deepspeech2.decoding.metrics import score_utterance, write_recogs
+
+    _report(tmp_path, repo_root, long_run=False)
+    exp, corpus = tmp_path / "exp" / "lab_small", tmp_path / "data" / "corpus"
+    write_recogs(exp / "eval" / "recogs-test_clean-beam.txt",
+                 [score_utterance("7501-750101-0000", "A CAT", "A CAT"), score_utterance("7502-750201-0000", "DOG", "DOT")])
+    speakers = tmp_path / "SPEAKERS.TXT"
+    speakers.write_text("; ID | SEX | SUBSET | MINUTES | NAME\n7501 | F | test-clean | 1.00 | flite slt stretch 1.00 warp 1.000\n"
+                        "7502 | M | test-clean | 1.00 | espeak-ng en-us+m3 170 wpm pitch 40 warp 1.010\n", encoding="utf-8")
+    with tarfile.open(corpus / "test-clean.tar.gz", "w:gz") as tar:
+        tar.add(speakers, arcname="LibriSpeech/SPEAKERS.TXT")
+    text = _generate(tmp_path)
+    assert "**test_clean**（beam）：" in text
+    assert "| espeak-ng en-us | 1 | 1 | 100.00 | 33.33 |\n| flite slt | 1 | 1 | 0.00 | 0.00 |" in text

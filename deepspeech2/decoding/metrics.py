@@ -25,6 +25,7 @@ __all__ = [
     "score_utterance",
     "error_counts",
     "write_recogs",
+    "read_recogs",
     "write_errs",
     "write_wer_summary",
 ]
@@ -205,6 +206,23 @@ def write_recogs(path: str | Path, results: Sequence[UtteranceResult]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for res in sorted(results, key=lambda r: r.utt_id):
             fh.write(f"{res.utt_id}:\tref={res.ref}\n{res.utt_id}:\thyp={res.hyp}\n")
+
+
+def read_recogs(path: str | Path) -> list[UtteranceResult]:
+    """The scored utterances of a recogs-<set>.txt (:func:`write_recogs`' format); a line that is neither
+    ``utt:<TAB>ref=...`` nor ``utt:<TAB>hyp=...``, or an utterance without both, is an error naming the file."""
+    refs: dict[str, str] = {}
+    hyps: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            utt_id, sep, rest = line.rstrip("\n").partition(":\t")
+            kind, text = rest[:4], rest[4:]
+            if not sep or kind not in ("ref=", "hyp="):
+                raise ValueError(f"{path}:{number}: expected 'utt:<TAB>ref=...' or 'utt:<TAB>hyp=...', got {line!r}")
+            (refs if kind == "ref=" else hyps)[utt_id] = text
+    if refs.keys() != hyps.keys():
+        raise ValueError(f"{path}: utterances without both ref= and hyp=: {sorted(refs.keys() ^ hyps.keys())[:5]}")
+    return [score_utterance(utt_id, refs[utt_id], hyps[utt_id]) for utt_id in sorted(refs)]
 
 
 def _rate_line(name: str, edits: int, total: int) -> str:
