@@ -22,7 +22,8 @@ def _fake_run(exp: Path, cer: float = 0.1234, data: Path | None = None, dev_loss
                              "train.epochs=4", manifest])
     save_config(cfg, exp / "config.yaml")
     records = [{"type": "step", "step": s, "epoch": 0, "loss": 500.0 - s, "lr": 1e-3, "grad_norm": 1.0,
-                "audio_s_per_s": 20.0 + s, "step_time": 1.0, "loss_scale": 1.0} for s in (10, 20, 30)]
+                "audio_s_per_s": 20.0 + s, "step_time": 1.0, "loss_scale": 1.0,
+                "wall_audio_s_per_s": 0.9 * (20.0 + s), "cores_busy": 1.7 + s / 100} for s in (10, 20, 30)]
     records += [{"type": "epoch", "step": 30 * e, "epoch": e, "wer": 0.5, "cer": 0.25, "loss": loss}  # epochs done
                 for e, loss in enumerate(dev_losses, start=1)]
     (exp / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
@@ -91,6 +92,7 @@ def test_report_is_filled_from_run_files(tmp_path, repo_root):
     assert "一致" in text and "4 轮" in text                          # MINDIR check, trained preset
     assert "| train-clean-100 | 1.50 | 455 | 45 | 11.8 |" in text and "573 个文件" in text
     assert "合成：1.60 小时音频，墙钟 43 秒，2.23 小时音频/分钟，每小时音频 54 CPU 秒。" in text
+    assert "训练平均占用 1.90 个核，含数据加载在内的吞吐是纯训练步的 90.0%（3 条日志的中位数" in text
     assert text.count(MISSING) >= 3                   # speed-up study, extended and long runs not run
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import platform
 import shutil
+import statistics
 from datetime import date
 from pathlib import Path
 from string import Template
@@ -85,6 +86,22 @@ def _train_summary(exp: Path) -> str:
         trend = ("之后回升（过拟合）" if best is not evaluated[-1] else "，仍在下降")
         lines.append(f"- dev 损失最低在第 {best['epoch']} 轮（共 {evaluated[-1]['epoch']} 轮）{trend}。")
     return "\n".join(lines)
+
+
+def _loading_summary(exp: Path) -> str:
+    """How busy the quickstart's training kept the CPU and what data loading cost it: medians over the
+    step records of ``metrics.jsonl`` (CPU-s per wall-s; throughput with loading / the step's own)."""
+    metrics = exp / "metrics.jsonl"
+    if not metrics.is_file():
+        return MISSING
+    from deepspeech2.lab.plots import read_metrics
+    steps = [r for r in read_metrics(metrics)[0] if r.get("cores_busy") is not None and r.get("wall_audio_s_per_s")]
+    if not steps:
+        return MISSING
+    cores = statistics.median(r["cores_busy"] for r in steps)
+    ratio = statistics.median(r["wall_audio_s_per_s"] / r["audio_s_per_s"] for r in steps)
+    return (f"本次快速实验的训练平均占用 {cores:.2f} 个核，含数据加载在内的吞吐是纯训练步的 {100 * ratio:.1f}%"
+            f"（{len(steps)} 条日志的中位数；训练时机器上若有别的任务，两者都偏低）")
 
 
 def _model_summary(exp: Path) -> str:
@@ -181,6 +198,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     values["goal_line"] = _goal_lines(results, "quickstart")
     values["voice_table"] = _voice_tables(exp, data / "corpus")
+    values["loading_summary"] = _loading_summary(exp)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():
