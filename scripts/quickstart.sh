@@ -111,5 +111,6 @@ fi
 if stage_on 7; then
   echo "== stage 7: results"
   case "$(basename "$CONFIG")" in lab_long.yaml) goals=long ;; *) goals=quickstart ;; esac
-  python -m deepspeech2.lab.results --exp "$EXP" --goals "$goals"
+  corpus=(); [ -d "$DATA/corpus" ] && corpus=(--corpus "$DATA/corpus")
+  python -m deepspeech2.lab.results --exp "$EXP" --goals "$goals" "${corpus[@]}"
 fi

@@ -164,5 +164,5 @@ def test_report_breaks_the_test_sets_down_by_voice(tmp_path, repo_root):
     with tarfile.open(corpus / "test-clean.tar.gz", "w:gz") as tar:
         tar.add(speakers, arcname="LibriSpeech/SPEAKERS.TXT")
     text = _generate(tmp_path)
-    assert "**test_clean**（beam）：" in text
+    assert "**test_clean** (beam):" in text
     assert "| espeak-ng en-us | 1 | 1 | 100.00 | 33.33 |\n| flite slt | 1 | 1 | 0.00 | 0.00 |" in text

@@ -65,3 +65,25 @@ def test_rates_by_voice_on_a_real_archive(prepared_corpus: Path, tmp_path: Path)
     for voice, row in rows.items():
         utts = [utt for utt in refs if voices[utt] == voice]
         assert row.utterances == len(utts) and row.readers == len({utt.split("-")[0] for utt in utts})
+
+
+def test_results_print_each_test_sets_voices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lab.results --corpus`` (the quickstart's last stage) prints a per-voice table for every test set
+    with a recogs file and an archive, preferring the beam decode; the others are left out."""
+    from deepspeech2.lab.results import main
+
+    exp, corpus = tmp_path / "exp", tmp_path / "corpus"
+    (exp / "eval").mkdir(parents=True)
+    corpus.mkdir()
+    speakers = tmp_path / "SPEAKERS.TXT"
+    speakers.write_text("; ID | SEX | SUBSET | MINUTES | NAME\n8901 | M | test-heldout | 1.00 | flite awb stretch 1.00 warp 1.000\n",
+                        encoding="utf-8")
+    with tarfile.open(corpus / "test-heldout.tar.gz", "w:gz") as tar:
+        tar.add(speakers, arcname="LibriSpeech/SPEAKERS.TXT")
+    write_recogs(exp / "eval" / "recogs-test_heldout.txt", [score_utterance("8901-890101-0000", "A B", "A")])
+    write_recogs(exp / "eval" / "recogs-test_heldout-beam.txt", [score_utterance("8901-890101-0000", "A B", "A B")])
+    write_recogs(exp / "eval" / "recogs-test_clean.txt", [score_utterance("7501-750101-0000", "A", "A")])  # no archive
+    assert main(["--exp", str(exp), "--corpus", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "**test_heldout** (beam):" in out and "| flite awb | 1 | 1 | 0.00 | 0.00 |" in out
+    assert "test_clean**" not in out

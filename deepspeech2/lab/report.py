@@ -17,7 +17,7 @@ from string import Template
 
 from deepspeech2.core.device import cpu_model
 from deepspeech2.lab.results import check_goals, collect_results, format_goals
-from deepspeech2.lab.voices import format_voice_table, rates_by_voice, read_speakers
+from deepspeech2.lab.voices import format_test_set_voices, test_set_voices
 
 __all__ = ["gather", "main"]
 MISSING = "（未运行：请先执行对应脚本）"
@@ -167,21 +167,6 @@ def _long_run(exp: Path, snapshot: Path) -> str:
     return section
 
 
-def _voice_tables(exp: Path, corpus: Path) -> str:
-    """Per-voice WER/CER of each test set's beam decode (greedy when there is none), the readers' voices
-    taken from the set's corpus archive (``test_clean`` → ``test-clean.tar.gz``)."""
-    parts = []
-    for name in ("test_clean", "test_other", "test_heldout"):
-        archive = corpus / f"{name.replace('_', '-')}.tar.gz"
-        recogs = next((p for p in (exp / "eval" / f"recogs-{name}-beam.txt", exp / "eval" / f"recogs-{name}.txt")
-                       if p.is_file()), None)
-        if recogs is None or not archive.is_file():
-            continue
-        decoder = "beam" if recogs.stem.endswith("-beam") else "greedy"
-        parts += [f"**{name}**（{decoder}）：", "", format_voice_table(rates_by_voice(recogs, read_speakers(archive))), ""]
-    return "\n".join(parts).strip() or MISSING
-
-
 def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, long: Path) -> dict[str, str]:
     """Template values: tables as Markdown, figures copied into ``figures``. ``extended`` is the quickstart
     run resumed to twice its epochs, ``long`` the longer recipe's run; either may be missing."""
@@ -197,7 +182,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     values["goal_line"] = _goal_lines(results, "quickstart")
-    values["voice_table"] = _voice_tables(exp, data / "corpus")
+    values["voice_table"] = format_test_set_voices(test_set_voices(exp / "eval", data / "corpus")) or MISSING
     values["loading_summary"] = _loading_summary(exp)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.results", description=__doc__)
     parser.add_argument("--exp", required=True, help="run directory (train.output_dir)")
     parser.add_argument("--goals", choices=sorted(GOALS), help="also check this recipe's accuracy targets")
+    parser.add_argument("--corpus", help="the corpus archives the test sets came from (ds2-make-corpus --out): "
+                                         "also print error rates per reader voice")
     args = parser.parse_args(argv)
     results = collect_results(args.exp)
     if args.goals:
@@ -109,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     if args.goals:
         print(f"\naccuracy targets ({args.goals}; best decoder per set):\n" + format_goals(results["goals"]))
+    if args.corpus:
+        from deepspeech2.lab.voices import format_test_set_voices, test_set_voices
+        tables = test_set_voices(Path(args.exp) / "eval", args.corpus)
+        print("\nerror rates per voice (python -m deepspeech2.lab.voices):\n\n" +
+              (format_test_set_voices(tables) or f"no test set with both recogs and its archive in {args.corpus}"))
     return 0
 
 

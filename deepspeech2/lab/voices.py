@@ -16,12 +16,14 @@ from pathlib import Path
 
 from deepspeech2.decoding.metrics import error_totals, read_recogs
 
-__all__ = ["VoiceRates", "read_speakers", "voice_of", "rates_by_voice", "format_voice_table", "main"]
+__all__ = ["VoiceRates", "read_speakers", "voice_of", "rates_by_voice", "format_voice_table", "test_set_voices",
+           "format_test_set_voices", "main"]
 
 SPEAKERS_FILE = "SPEAKERS.TXT"
 SPEAKERS_COLUMNS = 5                 # ID | SEX | SUBSET | MINUTES | NAME
 SYNTHETIC_ENGINES = ("flite", "espeak-ng")
 UNKNOWN_VOICE = "(not in SPEAKERS.TXT)"
+TEST_SETS = ("test_clean", "test_other", "test_heldout")   # prepared names; the archives say test-clean, ...
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,27 @@ def format_voice_table(rows: list[VoiceRates]) -> str:
     lines = ["| voice | readers | utterances | WER % | CER % |", "|---|---|---|---|---|"]
     lines += [f"| {r.voice} | {r.readers} | {r.utterances} | {100 * r.wer:.2f} | {100 * r.cer:.2f} |" for r in rows]
     return "\n".join(lines)
+
+
+def test_set_voices(eval_dir: str | Path, corpus: str | Path) -> dict[str, tuple[str, list[VoiceRates]]]:
+    """Per-voice rates of each test set a run evaluated: set → (decoder, rows), from its beam decode
+    (greedy when there is none) and the set's archive in ``corpus`` (``test_clean`` → ``test-clean.tar.gz``);
+    sets without both are left out."""
+    tables = {}
+    for name in TEST_SETS:
+        archive = Path(corpus) / f"{name.replace('_', '-')}.tar.gz"
+        for decoder, suffix in (("beam", "-beam"), ("greedy", "")):
+            recogs = Path(eval_dir) / f"recogs-{name}{suffix}.txt"
+            if recogs.is_file() and archive.is_file():
+                tables[name] = (decoder, rates_by_voice(recogs, read_speakers(archive)))
+                break
+    return tables
+
+
+def format_test_set_voices(tables: dict[str, tuple[str, list[VoiceRates]]]) -> str:
+    """Markdown: one per-voice table per test set, each headed by the set and its decoder."""
+    return "\n\n".join(f"**{name}** ({decoder}):\n\n{format_voice_table(rows)}"
+                       for name, (decoder, rows) in tables.items())
 
 
 def main(argv: list[str] | None = None) -> int:
