@@ -17,7 +17,7 @@ from string import Template
 
 from deepspeech2.core.device import cpu_model
 from deepspeech2.lab.results import check_goals, collect_results, format_goals
-from deepspeech2.lab.voices import format_test_set_voices, test_set_voices
+from deepspeech2.lab.voices import format_voices_of_test_sets, voices_of_test_sets
 
 __all__ = ["gather", "main"]
 MISSING = "（未运行：请先执行对应脚本）"
@@ -182,7 +182,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     results = collect_results(exp)
     values["results_table"] = format_table(results) if results["evals"] else MISSING
     values["goal_line"] = _goal_lines(results, "quickstart")
-    values["voice_table"] = format_test_set_voices(test_set_voices(exp / "eval", data / "corpus")) or MISSING
+    values["voice_table"] = format_voices_of_test_sets(voices_of_test_sets(exp / "eval", data / "corpus")) or MISSING
     values["loading_summary"] = _loading_summary(exp)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):

@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.goals:
         print(f"\naccuracy targets ({args.goals}; best decoder per set):\n" + format_goals(results["goals"]))
     if args.corpus:
-        from deepspeech2.lab.voices import format_test_set_voices, test_set_voices
-        tables = test_set_voices(Path(args.exp) / "eval", args.corpus)
+        from deepspeech2.lab.voices import format_voices_of_test_sets, voices_of_test_sets
+        tables = voices_of_test_sets(Path(args.exp) / "eval", args.corpus)
         print("\nerror rates per voice (python -m deepspeech2.lab.voices):\n\n" +
-              (format_test_set_voices(tables) or f"no test set with both recogs and its archive in {args.corpus}"))
+              (format_voices_of_test_sets(tables) or f"no test set with both recogs and its archive in {args.corpus}"))
     return 0
 
 

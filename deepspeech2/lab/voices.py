@@ -16,8 +16,8 @@ from pathlib import Path
 
 from deepspeech2.decoding.metrics import error_totals, read_recogs
 
-__all__ = ["VoiceRates", "read_speakers", "voice_of", "rates_by_voice", "format_voice_table", "test_set_voices",
-           "format_test_set_voices", "main"]
+__all__ = ["VoiceRates", "read_speakers", "voice_of", "rates_by_voice", "format_voice_table", "voices_of_test_sets",
+           "format_voices_of_test_sets", "main"]
 
 SPEAKERS_FILE = "SPEAKERS.TXT"
 SPEAKERS_COLUMNS = 5                 # ID | SEX | SUBSET | MINUTES | NAME
@@ -96,7 +96,7 @@ def format_voice_table(rows: list[VoiceRates]) -> str:
     return "\n".join(lines)
 
 
-def test_set_voices(eval_dir: str | Path, corpus: str | Path) -> dict[str, tuple[str, list[VoiceRates]]]:
+def voices_of_test_sets(eval_dir: str | Path, corpus: str | Path) -> dict[str, tuple[str, list[VoiceRates]]]:
     """Per-voice rates of each test set a run evaluated: set → (decoder, rows), from its beam decode
     (greedy when there is none) and the set's archive in ``corpus`` (``test_clean`` → ``test-clean.tar.gz``);
     sets without both are left out."""
@@ -111,7 +111,7 @@ def test_set_voices(eval_dir: str | Path, corpus: str | Path) -> dict[str, tuple
     return tables
 
 
-def format_test_set_voices(tables: dict[str, tuple[str, list[VoiceRates]]]) -> str:
+def format_voices_of_test_sets(tables: dict[str, tuple[str, list[VoiceRates]]]) -> str:
     """Markdown: one per-voice table per test set, each headed by the set and its decoder."""
     return "\n\n".join(f"**{name}** ({decoder}):\n\n{format_voice_table(rows)}"
                        for name, (decoder, rows) in tables.items())
