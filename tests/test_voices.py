@@ -41,6 +41,10 @@ def test_speakers_file_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_text("; ID | SEX | SUBSET | MINUTES | NAME\n14 | F | train | 25.03\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"SPEAKERS.TXT:2: not a SPEAKERS.TXT row"):
         read_speakers(bad)
+    binary = tmp_path / "corrupt.tar.gz"
+    binary.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ValueError, match="corrupt.tar.gz: neither a SPEAKERS.TXT"):
+        read_speakers(binary)
     archive = tmp_path / "empty.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(bad, arcname="LibriSpeech/README.TXT")
@@ -87,3 +91,12 @@ def test_results_print_each_test_sets_voices(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "**test_heldout** (beam):" in out and "| flite awb | 1 | 1 | 0.00 | 0.00 |" in out
     assert "test_clean**" not in out
+
+
+def test_cli_names_a_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepspeech2.lab.voices import main
+
+    recogs = tmp_path / "recogs-x.txt"
+    write_recogs(recogs, [score_utterance("1-2-0000", "A", "A")])
+    assert main(["--recogs", str(recogs), "--speakers", str(tmp_path / "missing.tar.gz")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing.tar.gz'}: no such file")

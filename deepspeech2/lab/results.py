@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from deepspeech2.lab.voices import format_voices_of_test_sets, voices_of_test_sets
+
 __all__ = ["collect_results", "format_table", "GOALS", "check_goals", "format_goals", "main"]
 
 # The accuracy targets of issue #12 (fractions): (set, metric, bound). A bound "2x:test_clean" is relative to
@@ -112,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.goals:
         print(f"\naccuracy targets ({args.goals}; best decoder per set):\n" + format_goals(results["goals"]))
     if args.corpus:
-        from deepspeech2.lab.voices import format_voices_of_test_sets, voices_of_test_sets
         tables = voices_of_test_sets(Path(args.exp) / "eval", args.corpus)
         print("\nerror rates per voice (python -m deepspeech2.lab.voices):\n\n" +
               (format_voices_of_test_sets(tables) or f"no test set with both recogs and its archive in {args.corpus}"))

@@ -10,6 +10,7 @@ reader's engine and voice (``flite awb``, ``espeak-ng en-gb-scotland``), a real 
 from __future__ import annotations
 
 import argparse
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,11 @@ def read_speakers(source: str | Path) -> dict[str, str]:
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file (give a SPEAKERS.TXT or a LibriSpeech split archive)")
     if not tarfile.is_tarfile(source):
-        return _parse_speakers(source.read_text(encoding="utf-8"), str(source))
+        try:
+            text = source.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{source}: neither a SPEAKERS.TXT (not UTF-8 text) nor a tar archive") from None
+        return _parse_speakers(text, str(source))
     with tarfile.open(source) as archive:
         for member in archive:
             if member.isfile() and Path(member.name).name == SPEAKERS_FILE:
@@ -76,17 +81,18 @@ def voice_of(name: str) -> str:
 def rates_by_voice(recogs: str | Path, speakers: dict[str, str]) -> list[VoiceRates]:
     """Corpus WER/CER of each voice's utterances (LibriSpeech ids: the speaker is the id's first field),
     most errors per character first."""
+    def speaker(utt_id: str) -> str:
+        return utt_id.split("-")[0]
+
     groups: dict[str, list] = {}
-    readers: dict[str, set] = {}
     for result in read_recogs(recogs):
-        speaker = result.utt_id.split("-")[0]
-        voice = voice_of(speakers[speaker]) if speaker in speakers else UNKNOWN_VOICE
-        groups.setdefault(voice, []).append(result)
-        readers.setdefault(voice, set()).add(speaker)
+        name = speakers.get(speaker(result.utt_id))
+        groups.setdefault(voice_of(name) if name is not None else UNKNOWN_VOICE, []).append(result)
     rows = []
     for voice, results in groups.items():
         totals = error_totals(results)
-        rows.append(VoiceRates(voice, len(readers[voice]), totals.utterances, totals.wer, totals.cer))
+        readers = len({speaker(r.utt_id) for r in results})
+        rows.append(VoiceRates(voice, readers, totals.utterances, totals.wer, totals.cer))
     return sorted(rows, key=lambda row: (-row.cer, row.voice))
 
 
@@ -103,11 +109,12 @@ def voices_of_test_sets(eval_dir: str | Path, corpus: str | Path) -> dict[str, t
     tables = {}
     for name in TEST_SETS:
         archive = Path(corpus) / f"{name.replace('_', '-')}.tar.gz"
-        for decoder, suffix in (("beam", "-beam"), ("greedy", "")):
-            recogs = Path(eval_dir) / f"recogs-{name}{suffix}.txt"
-            if recogs.is_file() and archive.is_file():
-                tables[name] = (decoder, rates_by_voice(recogs, read_speakers(archive)))
-                break
+        decodes = [(decoder, Path(eval_dir) / f"recogs-{name}{suffix}.txt")
+                   for decoder, suffix in (("beam", "-beam"), ("greedy", ""))]
+        decodes = [(decoder, recogs) for decoder, recogs in decodes if recogs.is_file()]
+        if decodes and archive.is_file():
+            decoder, recogs = decodes[0]
+            tables[name] = (decoder, rates_by_voice(recogs, read_speakers(archive)))
     return tables
 
 
@@ -123,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recogs", required=True, help="recogs-<set>.txt written by ds2-eval")
     parser.add_argument("--speakers", required=True, help="the split's SPEAKERS.TXT or its .tar.gz archive")
     args = parser.parse_args(argv)
-    print(format_voice_table(rates_by_voice(args.recogs, read_speakers(args.speakers))))
+    try:
+        print(format_voice_table(rates_by_voice(args.recogs, read_speakers(args.speakers))))
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
