@@ -92,6 +92,17 @@ def tiny_checkpoint(prepared_corpus, tmp_path_factory):
     return _save_tiny_checkpoint(prepared_corpus, tmp_path_factory.mktemp("tiny_checkpoint"), "tiny")
 
 
+@pytest.fixture
+def tiny_checkpoint_with(prepared_corpus, tmp_path):
+    """``tiny_checkpoint_with(*overrides)``: a fresh tiny checkpoint (and its config) with config overrides."""
+    from deepspeech2.core.config import apply_overrides
+
+    def make(*overrides):
+        return (_save_tiny_checkpoint(prepared_corpus, tmp_path, "custom", overrides),
+                apply_overrides(_tiny_config(prepared_corpus, tmp_path), list(overrides)))
+    return make
+
+
 STREAM_MODEL_OVERRIDES = ("model.bidirectional=false", "model.lookahead_context=3", "features.normalize=false")
 
 

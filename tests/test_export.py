@@ -28,6 +28,21 @@ def test_mindir_matches_checkpoint_at_several_shapes(tiny_config, tiny_checkpoin
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_custom_rnn_checkpoint_exports_without_custom_ops(tiny_checkpoint_with, tmp_path):
+    """A checkpoint trained with model.rnn_impl=custom exports a MINDIR of the built-in kernels (the file must
+    not refer to a library built on this machine) with the same outputs."""
+    ckpt, cfg = tiny_checkpoint_with("model.rnn_impl=custom")
+    cfg = dataclasses.replace(cfg, export=dataclasses.replace(cfg.export, file_name=str(tmp_path / "m")))
+    path = export_model(cfg, ckpt)
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["rnn_impl"] == "auto"
+    assert b"masked_lstm" not in path.read_bytes()
+    feats = np.random.default_rng(1).standard_normal((2, 1, 161, 90)).astype(np.float32)
+    lengths = np.array([90, 61], np.int32)
+    a, _ = load_acoustic_model(ckpt, cfg).forward(feats, lengths)
+    b, _ = load_acoustic_model(path, cfg).forward(feats, lengths)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_probs_output(tiny_config, tiny_checkpoint, tmp_path):
     cfg = dataclasses.replace(tiny_config, export=dataclasses.replace(
         tiny_config.export, file_name=str(tmp_path / "p"), output="probs"))

@@ -40,7 +40,7 @@ AmpLevel = Literal["O0", "O1", "O2", "O3"]
 AmpDtype = Literal["float16", "bfloat16"]
 LossScale = Literal["none", "static", "dynamic"]
 RnnType = Literal["lstm", "gru"]
-RnnImpl = Literal["auto", "fused", "portable"]  # deepspeech2.model.rnn_impl
+RnnImpl = Literal["auto", "fused", "portable", "custom"]  # deepspeech2.model.rnn_impl
 ConvImpl = Literal["auto", "onednn", "matmul"]   # deepspeech2.model.conv
 ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
@@ -113,6 +113,7 @@ class ModelConfig:
     rnn_type: RnnType = "lstm"         # lstm | gru
     rnn_impl: RnnImpl = "auto"     # auto (fused on CPU, portable elsewhere) | fused (both directions in one
                                    # CPU kernel call) | portable (one LSTM per direction, any device)
+                                   # | custom (our CPU recurrence kernel, model/lstm_kernel.py; LSTM)
     hidden_size: int = 1024        # RNN hidden units per direction
     num_layers: int = 5            # stacked RNN layers
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)

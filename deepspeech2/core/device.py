@@ -23,6 +23,8 @@ def use_graph_mode(mode: str) -> bool:
 
 
 ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+# read by this package's own CPU kernels (deepspeech2/model/kernels): at most this many threads each
+KERNEL_THREADS_VARIABLE = "DS2_CPU_THREADS"
 ONEDNN_ISA_CAP = "AVX2"
 
 
@@ -116,6 +118,7 @@ def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_co
         mindspore.set_device("CPU")
         threads = cpu_threads or os.cpu_count() or 1
         mindspore.device_context.cpu.op_tuning.threads_num(threads)
+        os.environ[KERNEL_THREADS_VARIABLE] = str(threads)
         log.info("device CPU, %d op threads, oneDNN ISA %s", threads, os.environ.get(ONEDNN_ISA_VARIABLE, "default"))
     else:
         mindspore.set_device(target, int(os.environ.get("DEVICE_ID", device_id)))

@@ -64,6 +64,7 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
     from deepspeech2.data.vocab import build_vocab
     from deepspeech2.model.build import build_network, init_device_for
     from deepspeech2.model.conv import resolve_conv_impl
+    from deepspeech2.model.rnn_impl import exportable_rnn_impl
     from deepspeech2.data.features import num_freq_bins
     from deepspeech2.inference.acoustic import MINDIR_SIDECAR_SUFFIX
     from deepspeech2.training.checkpoint import config_for_checkpoint
@@ -75,8 +76,9 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
     if not Path(ckpt).is_file():
         raise ExportError(f"checkpoint not found: {ckpt}")
     cfg = config_for_checkpoint(cfg, ckpt)
-    model_cfg = dataclasses.replace(cfg.model, conv_impl=resolve_conv_impl(cfg.model, cfg.train.device_target))
-    cfg = dataclasses.replace(cfg, model=model_cfg)      # the sidecar names the conv ops in the graph
+    model_cfg = dataclasses.replace(cfg.model, conv_impl=resolve_conv_impl(cfg.model, cfg.train.device_target),
+                                    rnn_impl=exportable_rnn_impl(cfg.model.rnn_impl))
+    cfg = dataclasses.replace(cfg, model=model_cfg)      # the sidecar names the conv and RNN ops in the graph
     init_device_for(cfg)
     vocab = build_vocab(cfg)
     net = build_network(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp_level="O0")),

@@ -17,6 +17,7 @@ from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.data.features import num_freq_bins
 from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
 from deepspeech2.model.conv import make_conv2d, resolve_conv_impl
+from deepspeech2.model.lstm_kernel import CustomLSTM
 from deepspeech2.model.rnn_impl import DirectionLSTM, resolve_rnn_impl
 
 __all__ = ["DeepSpeech2", "count_parameters", "analytic_flops", "ZOO_PARAMETERS"]
@@ -102,7 +103,8 @@ class MaskedRNN(nn.Cell):
         if gates is None:
             raise ValueError(f"model.rnn_type must be lstm or gru, got {rnn_type!r}")
         self.hidden, self.bidirectional = hidden_size, bidirectional
-        self.fused = resolve_rnn_impl(impl, rnn_type, mindspore.get_context("device_target")) == "fused"
+        resolved = resolve_rnn_impl(impl, rnn_type, mindspore.get_context("device_target"))
+        self.fused = resolved == "fused"
         self.directions = ("", "_reverse") if bidirectional else ("",)
         bound = 1.0 / np.sqrt(hidden_size)
         for suffix in self.directions:
@@ -111,6 +113,7 @@ class MaskedRNN(nn.Cell):
                                 ("bias_ih_l0", (gates * hidden_size,)), ("bias_hh_l0", (gates * hidden_size,))):
                 setattr(self, name + suffix, Parameter(initializer(Uniform(bound), shape), name=name + suffix))
         self.is_lstm = rnn_type == "lstm"
+        self.custom = CustomLSTM(hidden_size) if resolved == "custom" else None
         if self.fused:
             self._init_fused(input_size, gates)
         else:
@@ -161,8 +164,15 @@ class MaskedRNN(nn.Cell):
             y = y + self.reverse(self._direction(x_rev, h0, h0, True)[0], lengths)
         return y
 
+    def _weights(self, name: str) -> tuple:
+        """One torch-layout weight of every direction, forward first."""
+        return tuple(getattr(self, name + suffix) for suffix in self.directions)
+
     def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         """x (T, N, D) zero on padding, mask (T, N, 1), lengths (N,) → (T, N, H)."""
+        if self.custom is not None:
+            return self.custom(x, lengths, self._weights("weight_ih_l0"), self._weights("weight_hh_l0"),
+                               self._weights("bias_ih_l0"), self._weights("bias_hh_l0"))
         if not self.fused:
             return _masked(self._portable(x, lengths), mask)
         n = x.shape[1]

@@ -1,0 +1,143 @@
+"""``model.rnn_impl=custom``: a masked LSTM whose recurrence runs in this package's own CPU kernel.
+
+The graph computes the input projections ``G = x W_ihᵀ`` of all frames and directions in one MatMul;
+``kernels/masked_lstm.cc`` (``mindspore.ops.Custom`` aot ops with their own bprop) adds the bias and
+runs the recurrence over each utterance's valid frames only (the backward direction starts at the
+utterance's last valid frame), each direction on its own thread, each step's recurrent product with
+the sgemm of the oneDNN library MindSpore ships, and saves exactly what the backward pass needs (13
+planes of (T, N, H)); the backward kernels give dL/dG, dL/dW_hh (one product over all frames) and
+dL/dbias. dL/dx and dL/dW_ih are MatMuls in the graph again.
+
+Against MindSpore 2.10's fused LSTM (oneDNN's RNN primitive, which keeps reordered copies of the
+weights and weight gradients per call, README "CPU notes") it needs less memory and, at the lab's
+width, about the same time; the README has the measurements. Same parameters and outputs within
+fp32 tolerance (``tests/test_lstm_kernel.py``), so checkpoints move freely between implementations.
+
+The kernel is compiled with g++ on first use into a cache directory (``DS2_KERNEL_CACHE``, default
+``~/.cache/deepspeech2/kernels``), once per source, flags, CPU and MindSpore installation.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import mindspore
+from mindspore import Tensor, nn, ops
+from mindspore.ops import CustomRegOp, DataType
+
+__all__ = ["SOURCE", "kernel_library", "MaskedLSTMRecurrence", "CustomLSTM"]
+
+SOURCE = Path(__file__).with_name("kernels") / "masked_lstm.cc"
+FORWARD, BACKWARD = "MaskedLstmForward", "MaskedLstmBackward"
+WEIGHT_GRAD, BIAS_GRAD = "MaskedLstmWeightGrad", "MaskedLstmBiasGrad"
+ONEDNN_LIBRARY = "libdnnl.so.3"      # shipped in mindspore/lib
+COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=0",
+                 "-pthread")
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("DS2_KERNEL_CACHE") or Path.home() / ".cache" / "deepspeech2" / "kernels")
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (the library is built for this CPU: -march=native)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+@lru_cache(maxsize=1)
+def kernel_library() -> Path:
+    """Path of the compiled kernel library, built on first use (once per source, compiler flags, CPU and
+    MindSpore installation; concurrent processes wait for one build). RuntimeError with what to do when
+    it cannot be built."""
+    ms_lib = Path(mindspore.__file__).parent / "lib"
+    compiler = shutil.which("g++")
+    if compiler is None:
+        raise RuntimeError("model.rnn_impl=custom compiles a C++ kernel and needs g++ (Debian/Ubuntu: "
+                           "apt-get install g++); or use model.rnn_impl=fused")
+    if not (ms_lib / ONEDNN_LIBRARY).exists():
+        raise RuntimeError(f"model.rnn_impl=custom links against MindSpore's {ONEDNN_LIBRARY}, which is not in "
+                           f"{ms_lib}; use model.rnn_impl=fused")
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(COMPILE_FLAGS).encode(), str(ms_lib).encode(),
+                                     _cpu_flags().encode()])).hexdigest()[:16]
+    cache = _cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"masked_lstm-{key}.so"
+    import fcntl   # POSIX only, like the g++ build itself
+
+    with open(cache / f"masked_lstm-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                built = Path(tmp) / target.name
+                cmd = [compiler, *COMPILE_FLAGS, "-o", str(built), str(SOURCE), f"-L{ms_lib}",
+                       f"-l:{ONEDNN_LIBRARY}", f"-Wl,-rpath,{ms_lib}"]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"building the LSTM kernel failed ({' '.join(cmd)}):\n{done.stderr.strip()}")
+                os.replace(built, target)
+    return target
+
+
+def _op(name: str, inputs: tuple[str, ...], bprop=None) -> ops.Custom:
+    """One function of the kernel library as a Custom aot op with one output; its shape comes from the
+    library's C++ infer function (so dynamic batch and time work in GRAPH mode)."""
+    reg = CustomRegOp(f"ds2_{name}")
+    for i, input_name in enumerate(inputs):
+        reg = reg.input(i, input_name)
+    info = (reg.output(0, "out").dtype_format(*[DataType.None_None] * (len(inputs) + 1))
+            .target("CPU").get_op_info())
+    return ops.Custom(f"{kernel_library()}:{name}", out_shape=None, out_dtype=mindspore.float32, func_type="aot",
+                      bprop=bprop, reg_info=info)
+
+
+class MaskedLSTMRecurrence(nn.Cell):
+    """``(G (T, N, D·4H), lengths (N,) int32, W_hh (D, 4H, H), bias (D·4H,)) → states (1 + 6D, T, N, H)``.
+
+    ``states[0]`` is the layer's output (the directions' h summed), ``states[1 + 6d + q]`` direction d's
+    q-th of (i, f, g, o, c, h); zero on padded frames. Differentiable in G, W_hh and the bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.backward_op = _op(BACKWARD, ("states", "lengths", "w_hh", "d_states"))
+        self.weight_grad_op = _op(WEIGHT_GRAD, ("states", "d_gates"))
+        self.bias_grad_op = _op(BIAS_GRAD, ("d_gates",))
+        self.forward_op = _op(FORWARD, ("gates_in", "lengths", "w_hh", "bias"), bprop=self._bprop)
+
+    def _bprop(self, gates_in, lengths, w_hh, bias, states, d_states):
+        d_gates = self.backward_op(states, lengths, w_hh, d_states)           # (T, N, D·4H)
+        return (d_gates, ops.zeros_like(lengths), self.weight_grad_op(states, d_gates),
+                self.bias_grad_op(d_gates))
+
+    def construct(self, gates_in: Tensor, lengths: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
+        return self.forward_op(gates_in, lengths, w_hh, bias)
+
+
+class CustomLSTM(nn.Cell):
+    """A masked (bi)directional LSTM layer from torch-layout weights: ``x (T, N, D_in)`` → summed
+    directions ``(T, N, H)``, zero on padded frames. Holds no parameters (the caller owns them)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.hidden = hidden_size
+        self.recurrence = MaskedLSTMRecurrence()
+        self.project = ops.MatMul(transpose_b=True)
+
+    def construct(self, x: Tensor, lengths: Tensor, w_ih: tuple, w_hh: tuple, b_ih: tuple, b_hh: tuple) -> Tensor:
+        weight = ops.cat(w_ih, 0) if len(w_ih) > 1 else w_ih[0]             # (D·4H, D_in)
+        bias = ops.cat(tuple(bi + bh for bi, bh in zip(b_ih, b_hh)), 0)     # (D·4H,)
+        t, n = x.shape[0], x.shape[1]
+        gates_in = self.project(x.reshape(-1, x.shape[2]), weight).reshape(t, n, -1)         # (T, N, D·4H)
+        states = self.recurrence(gates_in, lengths.astype(mindspore.int32), ops.stack(w_hh), bias)
+        return ops.gather(states, Tensor([0], mindspore.int32), 0).squeeze(0)                # (T, N, H)
