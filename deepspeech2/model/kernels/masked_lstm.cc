@@ -228,6 +228,14 @@ bool IsFloat(const char *dtype) { return std::strcmp(dtype, "float32") == 0 || s
 
 bool IsInt32(const char *dtype) { return std::strcmp(dtype, "int32") == 0 || std::strcmp(dtype, "int") == 0; }
 
+// The nparam tensors are float32 but the lengths at `lengths_index` (int32; -1: none).
+bool DtypesOk(int nparam, const char **dtypes, int lengths_index) {
+  for (int i = 0; i < nparam; ++i) {
+    if (!(i == lengths_index ? IsInt32(dtypes[i]) : IsFloat(dtypes[i]))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" std::vector<int64_t> MaskedLstmForwardInferShape(int *ndims, int64_t **shapes, void *extra) {
@@ -253,9 +261,7 @@ extern "C" int MaskedLstmForward(int nparam, void **params, int *ndims, int64_t 
   if (nparam != 5 || ndims[0] != 3 || ndims[1] != 1 || ndims[2] != 3 || ndims[3] != 1 || ndims[4] != 4) {
     return kBadArguments;
   }
-  if (!IsFloat(dtypes[0]) || !IsInt32(dtypes[1]) || !IsFloat(dtypes[2]) || !IsFloat(dtypes[3])) {
-    return kBadArguments;
-  }
+  if (!DtypesOk(nparam, dtypes, 1)) return kBadArguments;
   const Shape k{shapes[0][0], shapes[0][1], shapes[2][0], shapes[2][2]};
   if (shapes[0][2] != k.dirs * 4 * k.hidden || shapes[2][1] != 4 * k.hidden || shapes[1][0] != k.batch ||
       shapes[3][0] != k.dirs * 4 * k.hidden) {
@@ -284,6 +290,7 @@ extern "C" int MaskedLstmBackward(int nparam, void **params, int *ndims, int64_t
   if (nparam != 5 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 3 || ndims[3] != 4 || ndims[4] != 3) {
     return kBadArguments;
   }
+  if (!DtypesOk(nparam, dtypes, 1)) return kBadArguments;
   const Shape k{shapes[0][1], shapes[0][2], shapes[2][0], shapes[0][3]};
   if (shapes[0][0] != 1 + kGateSlots * k.dirs || shapes[2][2] != k.hidden || shapes[1][0] != k.batch) {
     return kBadArguments;
@@ -300,7 +307,9 @@ extern "C" int MaskedLstmBackward(int nparam, void **params, int *ndims, int64_t
 // (states, dL/dG) -> dL/dW_hh (D, 4H, H)
 extern "C" int MaskedLstmWeightGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                     void *stream, void *extra) {
-  if (nparam != 3 || ndims[0] != 4 || ndims[1] != 3 || ndims[2] != 3) return kBadArguments;
+  if (nparam != 3 || ndims[0] != 4 || ndims[1] != 3 || ndims[2] != 3 || !DtypesOk(nparam, dtypes, -1)) {
+    return kBadArguments;
+  }
   const Shape k{shapes[0][1], shapes[0][2], (shapes[0][0] - 1) / kGateSlots, shapes[0][3]};
   if (shapes[1][0] != k.frames || shapes[1][1] != k.batch || shapes[1][2] != k.dirs * 4 * k.hidden) {
     return kBadArguments;
@@ -314,7 +323,7 @@ extern "C" int MaskedLstmWeightGrad(int nparam, void **params, int *ndims, int64
 // dL/dG (T, N, G) -> its sum over frames and utterances (G,): the bias gradient
 extern "C" int MaskedLstmBiasGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                   void *stream, void *extra) {
-  if (nparam != 2 || ndims[0] != 3 || ndims[1] != 1) return kBadArguments;
+  if (nparam != 2 || ndims[0] != 3 || ndims[1] != 1 || !DtypesOk(nparam, dtypes, -1)) return kBadArguments;
   const int64_t rows = shapes[0][0] * shapes[0][1], width = shapes[0][2];
   const auto *d_gates = static_cast<const float *>(params[0]);
   auto *d_bias = static_cast<float *>(params[1]);
