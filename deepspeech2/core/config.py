@@ -113,7 +113,8 @@ class ModelConfig:
     rnn_type: RnnType = "lstm"         # lstm | gru
     rnn_impl: RnnImpl = "auto"     # auto (fused on CPU, portable elsewhere) | fused (both directions in one
                                    # CPU kernel call) | portable (one LSTM per direction, any device)
-                                   # | custom (our CPU recurrence kernel, model/lstm_kernel.py; LSTM)
+                                   # | custom (our CPU recurrence kernel, model/lstm_kernel.py; LSTM;
+                                   # less memory; portable off CPU)
     hidden_size: int = 1024        # RNN hidden units per direction
     num_layers: int = 5            # stacked RNN layers
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)
