@@ -98,7 +98,7 @@ def tiny_checkpoint_with(prepared_corpus, tmp_path):
     from deepspeech2.core.config import apply_overrides
 
     def make(*overrides):
-        return (_save_tiny_checkpoint(prepared_corpus, tmp_path, "custom", overrides),
+        return (_save_tiny_checkpoint(prepared_corpus, tmp_path, "overridden", overrides),
                 apply_overrides(_tiny_config(prepared_corpus, tmp_path), list(overrides)))
     return make
 

@@ -13,7 +13,6 @@ from mindspore import Tensor  # noqa: E402
 
 from deepspeech2.model import lstm_kernel  # noqa: E402
 from deepspeech2.model.lstm_kernel import MaskedLSTMRecurrence, kernel_library  # noqa: E402
-from deepspeech2.model.rnn_impl import resolve_rnn_impl  # noqa: E402
 from test_portable_rnn import _layer_pair, _padded, _sigmoid  # noqa: E402   (same folder, pytest's rootdir)
 
 mindspore.set_device("CPU")
@@ -85,13 +84,6 @@ def test_nan_input_propagates():
     x_np = x.asnumpy()
     x_np[2, 0, 1] = np.nan
     assert np.isnan(custom(Tensor(x_np), mask, lens).asnumpy()[:, 0]).any()
-
-
-def test_choice_and_errors():
-    assert resolve_rnn_impl("custom", "lstm", "CPU") == "custom"
-    assert resolve_rnn_impl("custom", "lstm", "GPU") == resolve_rnn_impl("custom", "lstm", "Ascend") == "portable"
-    with pytest.raises(ValueError, match="only the fused"):
-        resolve_rnn_impl("custom", "gru", "CPU")
 
 
 def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path, monkeypatch):

@@ -187,6 +187,10 @@ def test_rnn_impl_choice_per_device():
     assert resolve_rnn_impl("auto", "lstm", "GPU") == resolve_rnn_impl("auto", "lstm", "Ascend") == "portable"
     assert resolve_rnn_impl("portable", "lstm", "CPU") == "portable"
     assert resolve_rnn_impl("fused", "gru", "CPU") == "fused"
+    assert resolve_rnn_impl("custom", "lstm", "CPU") == "custom"
+    assert resolve_rnn_impl("custom", "lstm", "GPU") == resolve_rnn_impl("custom", "lstm", "Ascend") == "portable"
+    with pytest.raises(ValueError, match="only the fused"):
+        resolve_rnn_impl("custom", "gru", "CPU")
     with pytest.raises(ValueError, match="runs a CPU kernel"):
         resolve_rnn_impl("fused", "lstm", "GPU")
     with pytest.raises(ValueError, match="only the fused"):

@@ -7,7 +7,7 @@ import time
 
 from deepspeech2.core.config import DeviceTarget, ExecMode, choices
 
-__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "has_avx512", "cpu_isa", "cpu_model", "CpuMeter"]
+__all__ = ["DEVICE_TARGETS", "init_device", "use_graph_mode", "cap_onednn_isa", "cpu_flags", "has_avx512", "cpu_isa", "cpu_model", "CpuMeter"]
 
 log = logging.getLogger(__name__)
 DEVICE_TARGETS = choices(DeviceTarget)
@@ -44,9 +44,9 @@ def _cpuinfo_field(name: str) -> str | None:
     return None
 
 
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo), empty when unknown."""
-    return set((_cpuinfo_field("flags") or "").split())
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo: ``flags`` on x86, ``Features`` on ARM), empty when unknown."""
+    return set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
 
 
 AVX512_FLAG = "avx512f"
@@ -57,14 +57,14 @@ ISA_FALLBACK = (("avx2", "AVX2"),)
 
 def has_avx512() -> bool:
     """True when the CPU advertises AVX-512F (/proc/cpuinfo)."""
-    return AVX512_FLAG in _cpu_flags()
+    return AVX512_FLAG in cpu_flags()
 
 
 def cpu_isa() -> str:
     """The vector extensions that matter for speed here, e.g. ``"AVX-512, AMX"`` or ``"AVX2"``
     (``""`` when /proc/cpuinfo lists none of them): a VM's model name alone may not tell an
     AVX2 machine from an AVX-512 one."""
-    flags = _cpu_flags()
+    flags = cpu_flags()
     found = [name for flag, name in ISA_FEATURES if flag in flags]
     return ", ".join(found or [name for flag, name in ISA_FALLBACK if flag in flags])
 

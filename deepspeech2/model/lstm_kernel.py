@@ -31,6 +31,8 @@ import mindspore
 from mindspore import Tensor, nn, ops
 from mindspore.ops import CustomRegOp, DataType
 
+from deepspeech2.core.device import cpu_flags
+
 __all__ = ["SOURCE", "kernel_library", "MaskedLSTMRecurrence", "CustomLSTM"]
 
 SOURCE = Path(__file__).with_name("kernels") / "masked_lstm.cc"
@@ -43,17 +45,6 @@ COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared",
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("DS2_KERNEL_CACHE") or Path.home() / ".cache" / "deepspeech2" / "kernels")
-
-
-def _cpu_flags() -> str:
-    """The CPU's feature flags (the library is built for this CPU: -march=native)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
 
 
 @lru_cache(maxsize=1)
@@ -69,8 +60,9 @@ def kernel_library() -> Path:
     if not (ms_lib / ONEDNN_LIBRARY).exists():
         raise RuntimeError(f"model.rnn_impl=custom links against MindSpore's {ONEDNN_LIBRARY}, which is not in "
                            f"{ms_lib}; use model.rnn_impl=fused")
+    this_cpu = " ".join(sorted(cpu_flags())) or platform.processor()      # the build is -march=native
     key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(COMPILE_FLAGS).encode(), str(ms_lib).encode(),
-                                     _cpu_flags().encode()])).hexdigest()[:16]
+                                     this_cpu.encode()])).hexdigest()[:16]
     cache = _cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"masked_lstm-{key}.so"
@@ -128,9 +120,8 @@ class CustomLSTM(nn.Cell):
     """A masked (bi)directional LSTM layer from torch-layout weights: ``x (T, N, D_in)`` → summed
     directions ``(T, N, H)``, zero on padded frames. Holds no parameters (the caller owns them)."""
 
-    def __init__(self, hidden_size: int):
+    def __init__(self):
         super().__init__()
-        self.hidden = hidden_size
         self.recurrence = MaskedLSTMRecurrence()
         self.project = ops.MatMul(transpose_b=True)
 

@@ -113,7 +113,7 @@ class MaskedRNN(nn.Cell):
                                 ("bias_ih_l0", (gates * hidden_size,)), ("bias_hh_l0", (gates * hidden_size,))):
                 setattr(self, name + suffix, Parameter(initializer(Uniform(bound), shape), name=name + suffix))
         self.is_lstm = rnn_type == "lstm"
-        self.custom = CustomLSTM(hidden_size) if resolved == "custom" else None
+        self.custom = CustomLSTM() if resolved == "custom" else None
         if self.fused:
             self._init_fused(input_size, gates)
         else:

@@ -3,11 +3,12 @@
 ``fused`` runs both directions in one CPU kernel call whose flat weight uses oneDNN's layout (CPU
 only). ``custom`` (CPU, LSTM) runs the recurrence in this package's own kernel
 (:mod:`deepspeech2.model.lstm_kernel`); a model file exported from it uses ``auto``'s implementation
-instead, so that the file does not depend on a library built on the exporting machine. ``portable`` runs one single-direction LSTM per direction from torch-layout parameters
-(``weight_ih_l0`` (4H, D), ``weight_hh_l0`` (4H, H), ``bias_ih_l0``/``bias_hh_l0`` (4H,), gates
-i, f, g, o), packed for the device's kernel the way MindSpore 2.10's own ``nn.LSTM`` packs them:
-``ops.LSTM`` on CPU (summed bias) and GPU (both biases, cuDNN), ``ops.DynamicRNN`` on Ascend
-(gates i, g, f, o; a (D + H, 4H) weight; float16).
+instead, so that the file does not depend on a library built on the exporting machine. ``portable``
+runs one single-direction LSTM per direction from torch-layout parameters (``weight_ih_l0`` (4H, D),
+``weight_hh_l0`` (4H, H), ``bias_ih_l0``/``bias_hh_l0`` (4H,), gates i, f, g, o), packed for the
+device's kernel the way MindSpore 2.10's own ``nn.LSTM`` packs them: ``ops.LSTM`` on CPU (summed bias)
+and GPU (both biases, cuDNN), ``ops.DynamicRNN`` on Ascend (gates i, g, f, o; a (D + H, 4H) weight;
+float16).
 """
 from __future__ import annotations
 

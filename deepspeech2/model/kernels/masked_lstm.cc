@@ -65,11 +65,12 @@ int64_t MaxLength(const int32_t *len, const Shape &k) {
   return longest;
 }
 
-// Zero every padded frame of a (T, N, width) slot.
-void ZeroPadding(float *out, const int32_t *len, const Shape &k, int64_t width) {
+// Zero `width` floats of every padded frame in a (T, N, ...) tensor whose (t, n) rows are `stride` floats
+// apart (a (T, N, H) slot: width = stride = H).
+void ZeroPadding(float *out, const int32_t *len, const Shape &k, int64_t width, int64_t stride) {
   for (int64_t n = 0; n < k.batch; ++n) {
     for (int64_t t = ValidLength(len[n], k.frames); t < k.frames; ++t) {
-      std::memset(out + (t * k.batch + n) * width, 0, width * sizeof(float));
+      std::memset(out + (t * k.batch + n) * stride, 0, width * sizeof(float));
     }
   }
 }
@@ -89,7 +90,7 @@ int ForwardDirection(const float *gin, const int32_t *len, const float *w_hh, co
   for (int64_t q = 0; q < kGateSlots; ++q) slot[q] = states + SlotOffset(k, d, q);
   std::vector<float> h(k.batch * h_size, 0.0f), c(k.batch * h_size, 0.0f), rec(k.batch * g_size, 0.0f);
   std::vector<float> act(g_size);
-  for (int64_t q = 0; q < kGateSlots; ++q) ZeroPadding(slot[q], len, k, h_size);
+  for (int64_t q = 0; q < kGateSlots; ++q) ZeroPadding(slot[q], len, k, h_size, h_size);
   const int64_t steps = MaxLength(len, k);
   for (int64_t s = 0; s < steps; ++s) {
     if (s > 0 && dnnl_sgemm('N', 'N', k.batch, g_size, h_size, 1.0f, h.data(), h_size, w_t.data(), g_size,
@@ -138,11 +139,7 @@ int BackwardDirection(const float *states, const int32_t *len, const float *w_hh
   // never carries anything into padding.
   std::vector<float> dh_rec(k.batch * h_size, 0.0f), dc(k.batch * h_size, 0.0f), da(k.batch * g_size, 0.0f);
   std::vector<float> act(h_size), zeros(h_size, 0.0f);
-  for (int64_t n = 0; n < k.batch; ++n) {
-    for (int64_t t = ValidLength(len[n], k.frames); t < k.frames; ++t) {
-      std::memset(d_gates + (t * k.batch + n) * k.dirs * g_size + d * g_size, 0, g_size * sizeof(float));
-    }
-  }
+  ZeroPadding(d_gates + d * g_size, len, k, g_size, k.dirs * g_size);
   for (int64_t s = MaxLength(len, k) - 1; s >= 0; --s) {
     for (int64_t n = 0; n < k.batch; ++n) {
       const int64_t valid = ValidLength(len[n], k.frames);
