@@ -103,3 +103,16 @@ def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path
         monkeypatch.undo()
         kernel_library.cache_clear()
     assert lstm_kernel.SOURCE.is_file()
+
+
+def test_unusable_cache_directory_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("DS2_KERNEL_CACHE", str(blocker / "kernels"))
+    kernel_library.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="DS2_KERNEL_CACHE to a writable directory"):
+            kernel_library()
+    finally:
+        monkeypatch.undo()
+        kernel_library.cache_clear()

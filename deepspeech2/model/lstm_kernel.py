@@ -64,7 +64,11 @@ def kernel_library() -> Path:
     key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(COMPILE_FLAGS).encode(), str(ms_lib).encode(),
                                      this_cpu.encode()])).hexdigest()[:16]
     cache = _cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RuntimeError(f"model.rnn_impl=custom builds its kernel in {cache}, which cannot be created ({err}); "
+                           "set DS2_KERNEL_CACHE to a writable directory") from err
     target = cache / f"masked_lstm-{key}.so"
     import fcntl   # POSIX only, like the g++ build itself
 
