@@ -111,11 +111,15 @@ def test_learning_rate_reaches_the_compiled_step():
 def test_graph_step_learns_for_both_rnn_types(rnn_type):
     """The compiled dynamic-shape step works for both RNN kernels (GRU's needs a static input size)."""
     net, step, _ = _setup(["train.loss_scale=none", f"model.rnn_type={rnn_type}"], graph=True)
-    losses = [float(step(*_batch(t=120 + 20 * (i % 2)))[0].asnumpy()) for i in range(12)]   # two shapes
-    assert len(losses) == 12 and np.isfinite(losses[0])   # compiled for both shapes; the first forward is sound
-    if rnn_type == "lstm":   # MindSpore's GRUV2 backward is unreliable (sporadic NaN, see test_model), so only
-        assert np.all(np.isfinite(losses))                 # the LSTM is held to learning; for GRU the regression
-        assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses   # is the compile error on the dynamic axis
+    # MindSpore's GRUV2 is unreliable beyond compiling (sporadic NaN, see test_model; in 1 of ~40 runs its
+    # step 3 raised a Slice with a garbage begin), so GRU is held to one step per shape, which catches the
+    # regression (the compile error on the dynamic axis); the LSTM is held to learning.
+    n_steps = 12 if rnn_type == "lstm" else 2
+    losses = [float(step(*_batch(t=120 + 20 * (i % 2)))[0].asnumpy()) for i in range(n_steps)]   # two shapes
+    assert len(losses) == n_steps and np.isfinite(losses[0])   # compiled for both shapes; sound first forward
+    if rnn_type == "lstm":
+        assert np.all(np.isfinite(losses))
+        assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses
 
 
 def test_jit_level_o1_compiles_on_cpu_and_bad_levels_are_refused():
