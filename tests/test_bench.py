@@ -27,6 +27,7 @@ def test_train_step_record_with_overrides_between_and_after_options(tmp_path):
     assert record["audio_s_per_s"] == pytest.approx(2 * 1.5 / record["s_per_step"])
     assert record["peak_rss_gb"] > 0 and record["epoch_hours"] > 0
     assert record["cpu"] == cpu_model()                     # every speed figure names its CPU
+    assert record["rnn_impl"] == "auto"                     # the kernel is part of the setting
 
 
 def test_speedup_table_names_the_cpus_of_its_records(tmp_path):
@@ -37,6 +38,24 @@ def test_speedup_table_names_the_cpus_of_its_records(tmp_path):
     records = [{"bench": "gemm", "gflops": 100.0, "cpu": "CPU A"}, step, {**step, "label": "b", "cpu": "CPU B"}]
     assert _markdown(build_table(records)).splitlines()[0] == "CPU: CPU A / CPU B"
     assert _markdown(build_table([step | {"cpu": None}])).splitlines()[0] == "CPU: not recorded"
+
+
+def test_own_lstm_kernel_is_paired_with_the_fused_one_of_the_same_setting(tmp_path):
+    from deepspeech2.lab.report import _kernel_summary
+    from deepspeech2.lab.speedup import build_table
+
+    step = {"bench": "train-step", "label": "fused", "model": "lstm 5x1024", "batch": 8, "seconds": 10.0,
+            "mode": "graph", "amp_level": "O0", "threads": 2, "pad_to": 0, "s_per_step": 10.0, "audio_s_per_s": 8.0,
+            "epoch_hours": 12.0, "gflops": 40.0, "peak_rss_gb": 8.0, "cpu": "CPU A", "rnn_impl": "auto"}
+    custom = {**step, "label": "own", "rnn_impl": "custom", "s_per_step": 11.0, "peak_rss_gb": 5.0}
+    records = [step, {**step, "label": "O2", "amp_level": "O2", "s_per_step": 9.0}, custom,
+               {**custom, "batch": 16}]                 # custom at batch 16 has no fused partner
+    table = build_table(records)
+    assert table["kernel_pairs"] == [{"model": "lstm 5x1024", "batch": 8, "auto_s_per_step": 10.0,
+                                      "custom_s_per_step": 11.0, "auto_peak_rss_gb": 8.0, "custom_peak_rss_gb": 5.0}]
+    (tmp_path / "speedup.json").write_text(json.dumps(table))
+    assert _kernel_summary(tmp_path) == "lstm 5x1024（批大小 8）每步 11.00 秒对 10.00 秒（1.10 倍），峰值内存 5.00 GB 对 8.00 GB"
+    assert build_table([{k: v for k, v in step.items() if k != "rnn_impl"}])["kernel_pairs"] == []   # old records
 
 
 def test_stray_arguments_are_refused(capsys):

@@ -104,6 +104,17 @@ def _loading_summary(exp: Path) -> str:
             f"（{len(steps)} 条日志的中位数；训练时机器上若有别的任务，两者都偏低）")
 
 
+def _kernel_summary(speedup: Path) -> str:
+    """The package's own LSTM kernel against MindSpore's fused one, from the speed-up study's pairs."""
+    table = _read_json(speedup / "speedup.json")
+    pairs = table.get("kernel_pairs") if table else None
+    if not pairs:
+        return MISSING
+    return "；".join(f"{p['model']}（批大小 {p['batch']}）每步 {p['custom_s_per_step']:.2f} 秒对 {p['auto_s_per_step']:.2f} 秒"
+                    f"（{p['custom_s_per_step'] / p['auto_s_per_step']:.2f} 倍），峰值内存 {p['custom_peak_rss_gb']:.2f} GB "
+                    f"对 {p['auto_peak_rss_gb']:.2f} GB" for p in pairs)
+
+
 def _model_summary(exp: Path) -> str:
     """The trained preset as the run recorded it (exp/config.yaml), with its parameter count."""
     path = exp / "config.yaml"
@@ -184,6 +195,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     values["goal_line"] = _goal_lines(results, "quickstart")
     values["voice_table"] = format_voices_of_test_sets(voices_of_test_sets(exp / "eval", data / "corpus")) or MISSING
     values["loading_summary"] = _loading_summary(exp)
+    values["kernel_summary"] = _kernel_summary(speedup)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():

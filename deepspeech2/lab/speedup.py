@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deepspeech2.lab.bench import TRAIN_CLEAN_100_HOURS
 
-__all__ = ["load_records", "build_table", "profile_markdown", "main"]
+__all__ = ["load_records", "build_table", "kernel_pairs", "profile_markdown", "main"]
 
 SECONDS_PER_HOUR = 3600
 # Cited, not measured here: the zoo's README (2 x V100, batch 20, 2.139 s/step) with LibriSpeech's
@@ -30,7 +30,7 @@ def build_table(records: list[dict]) -> dict:
         rows.append({"label": r["label"], "model": r["model"], "batch": r["batch"], "s_per_step": r["s_per_step"],
                      "audio_s_per_s": r["audio_s_per_s"], "epoch_hours": r["epoch_hours"], "gflops": r["gflops"],
                      "pct_of_peak": 100 * r["gflops"] / gemm if gemm else None, "peak_rss_gb": r["peak_rss_gb"],
-                     "cores_busy": r.get("cores_busy"),
+                     "cores_busy": r.get("cores_busy"), "rnn_impl": r.get("rnn_impl", "auto"),
                      "speedup": r["audio_s_per_s"] / steps[0]["audio_s_per_s"]})
     cited_rate = CITED_GPU["batch"] * CITED_GPU["seconds"] / CITED_GPU["s_per_step"]
     cited = {**CITED_GPU, "audio_s_per_s": cited_rate, "epoch_hours": TRAIN_CLEAN_100_HOURS / cited_rate}
@@ -45,7 +45,26 @@ def build_table(records: list[dict]) -> dict:
     profiles = [{"label": r["label"], "s_per_step": r["s_per_step"], "ops": r["op_ms_per_step"]}
                 for r in steps if r.get("op_ms_per_step")]
     cpus = sorted({r["cpu"] for r in records if r.get("cpu")})
-    return {"cpus": cpus, "rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data, "profiles": profiles}
+    return {"cpus": cpus, "rows": rows, "cited_gpu": cited, "floor": floor, "data_pipeline": data, "profiles": profiles,
+            "kernel_pairs": kernel_pairs(steps)}
+
+
+def _setting(record: dict) -> tuple:
+    """Everything but the RNN kernel that decides a train-step record's speed."""
+    return (record["model"], record["batch"], record["seconds"], record.get("mode"), record.get("amp_level"),
+            record.get("threads"), record.get("pad_to", 0))
+
+
+def kernel_pairs(steps: list[dict]) -> list[dict]:
+    """The package's own LSTM kernel (``model.rnn_impl=custom``) beside MindSpore's (``auto``) for every setting
+    measured both ways: s/step and peak RSS of each, first record of each kind."""
+    by_setting: dict[tuple, dict[str, dict]] = {}
+    for r in steps:
+        by_setting.setdefault(_setting(r), {}).setdefault(r.get("rnn_impl", "auto"), r)
+    return [{"model": setting[0], "batch": setting[1],
+             "auto_s_per_step": kinds["auto"]["s_per_step"], "custom_s_per_step": kinds["custom"]["s_per_step"],
+             "auto_peak_rss_gb": kinds["auto"]["peak_rss_gb"], "custom_peak_rss_gb": kinds["custom"]["peak_rss_gb"]}
+            for setting, kinds in by_setting.items() if {"auto", "custom"} <= kinds.keys()]
 
 
 def profile_markdown(table: dict, top: int = PROFILE_TOP_OPS) -> str:
