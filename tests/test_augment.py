@@ -134,3 +134,78 @@ def test_ctc_filter_allows_for_the_fastest_speed(prepared_corpus, tmp_path):
     for utt in utts:   # every kept utterance stays alignable when played 1.3x faster
         fewest = num_frames(int(utt.duration * 16000 / 1.3), cfg.features)
         assert output_lengths(fewest, conv_stack(cfg.model)) >= ctc_min_frames(vocab.encode(utt.transcript))
+
+
+def test_vtlp_warp_keeps_the_band_ends_and_moves_formants_by_the_factor():
+    from deepspeech2.data.features import VTLP_BOUNDARY, vtlp_frequencies
+
+    nyquist = 8000.0
+    freqs = np.linspace(0.0, nyquist, 2001)
+    for warp in (0.9, 0.95, 1.05, 1.1):
+        moved = vtlp_frequencies(freqs, warp, nyquist)
+        assert moved[0] == 0.0 and moved[-1] == pytest.approx(nyquist)
+        assert np.all(np.diff(moved) > 0)                                   # monotonic: no band folds over
+        low = freqs <= VTLP_BOUNDARY * nyquist * min(warp, 1.0) / warp
+        np.testing.assert_allclose(moved[low], warp * freqs[low])          # formants scale by the factor
+        assert np.max(np.abs(np.diff(moved))) < 2 * (freqs[1] - freqs[0])  # continuous at the bend
+    np.testing.assert_array_equal(vtlp_frequencies(freqs, 1.0, nyquist), freqs)
+
+
+@pytest.mark.parametrize("warp", [0.9, 1.1])
+def test_vtlp_fbank_of_a_tone_looks_like_the_scaled_tone(warp):
+    cfg = FeatureConfig(type="fbank", window_size=0.025, normalize=False)
+    t = np.arange(16000) / 16000
+
+    def tone(hz):
+        return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+    warped = compute_features(tone(1000.0), cfg, warp)
+    scaled = compute_features(tone(1000.0 * warp), cfg)
+    assert warped.shape == scaled.shape                                    # frames unchanged: pitch, not tempo
+    peak = lambda feats: int(np.argmax(feats[:, feats.shape[1] // 2]))   # noqa: E731
+    assert peak(warped) == peak(scaled) != peak(compute_features(tone(1000.0), cfg))
+    with pytest.raises(ValueError, match="VTLP .* needs features.type=fbank"):
+        compute_features(tone(1000.0), FeatureConfig(), warp)
+
+
+def test_vtlp_draw_is_last_bounded_and_counted():
+    vtlp = dataclasses.replace(ON, vtlp=0.1)
+    assert augment.enabled(AugmentConfig(vtlp=0.1))
+    draws = [augment.draw(vtlp, 1, k, 0) for k in range(60)]
+    assert all(0.9 <= d.warp <= 1.1 and d.warp == round(d.warp, 2) for d in draws)
+    assert len({d.warp for d in draws}) > 5
+    # the other choices are those of the same run without VTLP (their streams are unchanged)
+    assert [dataclasses.replace(d, warp=1.0) for d in draws] == [augment.draw(ON, 1, k, 0) for k in range(60)]
+    assert augment.count(vtlp, 1, [(0, 4), (1, 4)])["warped"] == sum(
+        augment.draw(vtlp, 1, k, p).warp != 1.0 for k in (0, 1) for p in range(4))
+    assert augment.count(ON, 1, [(0, 4)])["warped"] == 0
+
+
+def test_vtlp_is_refused_for_the_spectrogram_and_out_of_range():
+    from deepspeech2.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.augment.vtlp: needs features.type=fbank, got features.type='spectrogram'"):
+        load_config(None, ["data.augment.vtlp=0.1"])
+    with pytest.raises(ConfigError, match=r"data.augment.vtlp: must be in \[0, 0.5\)"):
+        load_config(None, ["features.type=fbank", "data.augment.vtlp=0.5"])
+    assert load_config(None, ["features.type=fbank", "data.augment.vtlp=0.1"]).data.augment.vtlp == 0.1
+
+
+def test_pipeline_warps_features_without_changing_lengths(prepared_corpus, tmp_path):
+    from deepspeech2.data.dataset import BatchSource, load_utterances, make_batches
+    from deepspeech2.data.vocab import build_vocab
+
+    cfg = _augmenting_config(prepared_corpus, tmp_path, vtlp=0.1)
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(cfg.data.train_manifest, vocab, cfg, training=True)
+    batches = make_batches(utts, 2)
+    warped, plain = BatchSource(utts, batches, vocab, cfg, training=True), BatchSource(utts, batches, vocab, cfg, training=False)
+    changed = 0
+    for k in range(len(batches)):
+        w, p = warped[k], plain[k]
+        np.testing.assert_array_equal(w[1], p[1])                       # VTLP keeps every length
+        for pos in range(len(w[1])):
+            same = np.array_equal(w[0][pos], p[0][pos])
+            assert same == (augment.draw(cfg.data.augment, cfg.train.seed, k, pos).warp == 1.0)
+            changed += not same
+    assert changed > 0

@@ -69,6 +69,8 @@ class AugmentConfig:
     time_masks: int = 0            # SpecAugment time masks per utterance
     time_mask_width: int = 40      # widest time mask (frames)
     time_mask_max_ratio: float = 0.2  # a time mask covers at most this fraction of the utterance
+    vtlp: float = 0.0              # v > 0: vocal tract length perturbation, fbank frequencies warped by a
+                                   # factor drawn from [1 - v, 1 + v] (features.type fbank only)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Range", "RANGE_RULES", "ORDER_RULES", "range_errors"]
+__all__ = ["Range", "RANGE_RULES", "ORDER_RULES", "REQUIRES_RULES", "range_errors"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ RANGE_RULES: dict[str, Range] = {
     "data.augment.time_masks": NON_NEGATIVE,
     "data.augment.time_mask_width": NON_NEGATIVE,
     "data.augment.time_mask_max_ratio": PROBABILITY,
+    "data.augment.vtlp": Range(0, 0.5, high_open=True),
     "features.sample_rate": AT_LEAST_ONE,
     "features.window_size": POSITIVE,
     "features.window_stride": POSITIVE,
@@ -88,6 +89,8 @@ RANGE_RULES: dict[str, Range] = {
 }
 # (lower, upper): the first key's value must not exceed the second's
 ORDER_RULES: tuple[tuple[str, str], ...] = (("data.augment.noise_snr_min", "data.augment.noise_snr_max"),)
+# (key, other key, value): a non-zero first key needs the other key to have that value
+REQUIRES_RULES: tuple[tuple[str, str, str], ...] = (("data.augment.vtlp", "features.type", "fbank"),)
 
 
 def _lookup(tree: dict, dotted: str) -> Any:
@@ -105,4 +108,7 @@ def range_errors(tree: dict) -> list[str]:
         low, high = _lookup(tree, low_key), _lookup(tree, high_key)
         if low > high:
             errors.append(f"{low_key}: must be <= {high_key} ({high!r}), got {low!r}")
+    for key, other, needed in REQUIRES_RULES:
+        if _lookup(tree, key) and _lookup(tree, other) != needed:
+            errors.append(f"{key}: needs {other}={needed}, got {other}={_lookup(tree, other)!r}")
     return errors

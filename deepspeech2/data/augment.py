@@ -1,4 +1,5 @@
-"""Training-time data augmentation: speed perturbation, additive (coloured) noise, SpecAugment masks.
+"""Training-time data augmentation: speed perturbation, additive (coloured) noise, vocal tract length
+perturbation (a warped filterbank), SpecAugment masks.
 
 Every random choice for utterance ``position`` of global batch ``k`` comes from one generator
 seeded by ``(seed, k, position)``: the same run gives the same augmented batches in any worker,
@@ -19,6 +20,7 @@ from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
 __all__ = ["Choice", "enabled", "draw", "count", "speed_perturb", "add_noise", "spec_augment", "fastest_factor"]
 
 SPEED_DENOMINATOR = 100      # speed factors are applied as rational resampling ratios p/q, q ≤ this
+WARP_DECIMALS = 2            # VTLP factors are rounded to this many decimals (few distinct filterbanks)
 AUGMENT_STREAM = 7           # RNG sub-stream tag: independent of every other use of the seed
 
 
@@ -32,11 +34,13 @@ class Choice:
     noise_colour: str                    # white | pink | brown (data.noise.NOISE_COLOURS)
     freq_masks: tuple[tuple[int, int], ...]   # (start fraction ×1e6, width) drawn before sizes are known
     time_masks: tuple[tuple[int, int], ...]
+    warp: float = 1.0                    # VTLP frequency warp factor; 1.0 = unchanged
 
 
 def enabled(cfg: AugmentConfig) -> bool:
     """True when any augmentation is switched on."""
-    return cfg.speed_perturb > 0 or cfg.noise_prob > 0 or cfg.freq_masks > 0 or cfg.time_masks > 0
+    return (cfg.speed_perturb > 0 or cfg.noise_prob > 0 or cfg.freq_masks > 0 or cfg.time_masks > 0
+            or cfg.vtlp > 0)
 
 
 def speed_factors(cfg: AugmentConfig) -> tuple[float, ...]:
@@ -64,24 +68,29 @@ def draw(cfg: AugmentConfig, seed: int, k: int, position: int) -> Choice:
     time = tuple((int(rng.integers(1_000_000)), int(rng.integers(0, cfg.time_mask_width + 1)))
                  for _ in range(cfg.time_masks))
     colour = cfg.noise_colour
-    if colour == "mixed":                # drawn last: the other choices stay those of a single colour
+    if colour == "mixed":                # drawn after the others: they stay those of a single colour
         colour = list(NOISE_COLOURS)[int(rng.integers(len(NOISE_COLOURS)))]
-    return Choice(speed, snr, noise_seed, colour, freq, time)
+    warp = 1.0
+    if cfg.vtlp > 0:                     # drawn last: every other choice stays that of a run without VTLP
+        warp = round(float(rng.uniform(1.0 - cfg.vtlp, 1.0 + cfg.vtlp)), WARP_DECIMALS)
+    return Choice(speed, snr, noise_seed, colour, freq, time, warp)
 
 
 def count(cfg: AugmentConfig, seed: int, batches: list[tuple[int, int]]) -> dict:
     """What augmentation did to the utterances of ``batches`` ((global batch k, size) pairs), as
-    counts for the training log: utterances per speed factor, noisy utterances, masks drawn."""
+    counts for the training log: utterances per speed factor, noisy and warped utterances, masks drawn."""
     speeds: dict[str, int] = {}
-    noisy = freq = time = 0
+    noisy = warped = freq = time = 0
     for k, size in batches:
         for position in range(size):
             choice = draw(cfg, seed, k, position)
             speeds[f"{choice.speed:g}"] = speeds.get(f"{choice.speed:g}", 0) + 1
             noisy += choice.noise_snr_db is not None
+            warped += choice.warp != 1.0
             freq += sum(1 for _, width in choice.freq_masks if width > 0)
             time += sum(1 for _, width in choice.time_masks if width > 0)
-    return {"speed": dict(sorted(speeds.items())), "noisy": noisy, "freq_masks": freq, "time_masks": time}
+    return {"speed": dict(sorted(speeds.items())), "noisy": noisy, "warped": warped, "freq_masks": freq,
+            "time_masks": time}
 
 
 def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:

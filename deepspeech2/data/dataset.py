@@ -161,13 +161,13 @@ class BatchSource:
         """(F, T) features of training utterance ``position`` of batch ``k`` after its augmentation
         (audio-level changes bypass the feature cache)."""
         choice = augment.draw(self.augment, self.seed, k, position)
-        if choice.speed == 1.0 and choice.noise_snr_db is None:
+        if choice.speed == 1.0 and choice.noise_snr_db is None and choice.warp == 1.0:
             feats = self._features(utt)
         else:
             audio = augment.speed_perturb(load_audio(utt.wav_path, self.feature_cfg.sample_rate), choice.speed)
             if choice.noise_snr_db is not None:
                 audio = augment.add_noise(audio, choice.noise_snr_db, choice.noise_seed, choice.noise_colour)
-            feats = compute_features(audio, self.feature_cfg)
+            feats = compute_features(audio, self.feature_cfg, choice.warp)
         return augment.spec_augment(feats, choice, self.augment.time_mask_max_ratio)
 
     def __getitem__(self, k: int):

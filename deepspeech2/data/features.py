@@ -14,9 +14,11 @@ import scipy.signal
 from deepspeech2.core.config import FeatureConfig
 
 __all__ = ["n_fft", "hop_length", "num_freq_bins", "num_frames", "spectrogram", "fbank", "compute_features",
-           "get_window"]
+           "get_window", "vtlp_frequencies"]
 
 NORM_EPS = 1e-8      # guards the std of a constant (silent) spectrogram
+VTLP_BOUNDARY = 0.6  # VTLP warps frequencies linearly up to this fraction of Nyquist (4.8 kHz at 16 kHz), then
+                     # bends so that Nyquist stays Nyquist (Jaitly & Hinton 2013)
 FBANK_FLOOR = 1e-6   # keeps log() finite on digital silence (mel power of [-1, 1]-scaled audio)
 
 
@@ -50,12 +52,26 @@ def _window(name: str, length: int) -> np.ndarray:
         raise ValueError(f"unknown window {name!r} ({err}); try hamming, hann, blackman") from None
 
 
-@lru_cache(maxsize=8)
-def _mel_filters(sample_rate: int, nfft: int, n_mels: int) -> np.ndarray:
-    """(n_mels, nfft // 2 + 1) Slaney-normalised mel filterbank (librosa's default)."""
+def vtlp_frequencies(freqs: np.ndarray, warp: float, nyquist: float) -> np.ndarray:
+    """Where VTLP moves each frequency: ``warp × f`` up to a boundary, then the straight line that keeps
+    Nyquist fixed, so the warped axis stays inside [0, nyquist] and monotonic."""
+    boundary = VTLP_BOUNDARY * nyquist * min(warp, 1.0) / warp
+    upper = nyquist - (nyquist - warp * boundary) * (nyquist - freqs) / (nyquist - boundary)
+    return np.where(freqs <= boundary, warp * freqs, upper)
+
+
+@lru_cache(maxsize=128)
+def _mel_filters(sample_rate: int, nfft: int, n_mels: int, warp: float = 1.0) -> np.ndarray:
+    """(n_mels, nfft // 2 + 1) Slaney-normalised mel filterbank (librosa's default); with ``warp`` ≠ 1 each
+    FFT bin contributes to the bands of its VTLP-warped frequency (a speaker with a scaled vocal tract)."""
     import librosa  # imported lazily: slow to import, needed only for fbank features
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=nfft, n_mels=n_mels).astype(np.float32)
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=nfft, n_mels=n_mels).astype(np.float32)
+    if warp == 1.0:
+        return filters
+    freqs = np.linspace(0.0, sample_rate / 2, filters.shape[1])
+    warped = vtlp_frequencies(freqs, warp, sample_rate / 2)
+    return np.stack([np.interp(warped, freqs, band) for band in filters]).astype(np.float32)
 
 
 def get_window(cfg: FeatureConfig) -> np.ndarray:
@@ -92,16 +108,22 @@ def spectrogram(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.ascontiguousarray(feats, dtype=np.float32)
 
 
-def fbank(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+def fbank(audio: np.ndarray, cfg: FeatureConfig, warp: float = 1.0) -> np.ndarray:
     """Log mel filterbank energies ``log(mel @ |STFT|² + FBANK_FLOOR)``, (n_mels, T) float32;
-    with ``normalize`` each band is mean/std normalised over the utterance (per-utterance CMVN)."""
+    with ``normalize`` each band is mean/std normalised over the utterance (per-utterance CMVN).
+    ``warp`` ≠ 1: vocal tract length perturbation (:func:`vtlp_frequencies`)."""
     power = _magnitudes(audio, cfg) ** 2
-    feats = np.log(_mel_filters(cfg.sample_rate, n_fft(cfg), cfg.n_mels) @ power + FBANK_FLOOR)
+    feats = np.log(_mel_filters(cfg.sample_rate, n_fft(cfg), cfg.n_mels, float(warp)) @ power + FBANK_FLOOR)
     if cfg.normalize:
         feats = (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + NORM_EPS)
     return np.ascontiguousarray(feats, dtype=np.float32)
 
 
-def compute_features(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """The model's input features of ``audio`` as ``cfg.type`` says: (num_freq_bins(cfg), T)."""
-    return fbank(audio, cfg) if cfg.type == "fbank" else spectrogram(audio, cfg)
+def compute_features(audio: np.ndarray, cfg: FeatureConfig, warp: float = 1.0) -> np.ndarray:
+    """The model's input features of ``audio`` as ``cfg.type`` says: (num_freq_bins(cfg), T); ``warp``
+    (VTLP) only for fbank."""
+    if cfg.type == "fbank":
+        return fbank(audio, cfg, warp)
+    if warp != 1.0:
+        raise ValueError(f"VTLP (warp {warp}) needs features.type=fbank, got {cfg.type!r}")
+    return spectrogram(audio, cfg)
