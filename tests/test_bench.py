@@ -58,6 +58,21 @@ def test_own_lstm_kernel_is_paired_with_the_fused_one_of_the_same_setting(tmp_pa
     assert build_table([{k: v for k, v in step.items() if k != "rnn_impl"}])["kernel_pairs"] == []   # old records
 
 
+def test_report_says_which_worker_kind_was_faster(tmp_path):
+    from deepspeech2.lab.report import MISSING, _pipeline_summary
+    from deepspeech2.lab.speedup import build_table
+
+    def data(processes, workers, rate):
+        return {"bench": "data", "processes": processes, "workers": workers, "utts_per_s": rate / 4,
+                "audio_s_per_s": rate}
+
+    for records, expected in (([data(True, 1, 2000.0), data(True, 2, 3000.0), data(False, 2, 4000.0)], "线程更快（进程 3000、线程 4000"),
+                              ([data(True, 2, 5000.0), data(False, 2, 4000.0)], "进程更快（进程 5000、线程 4000"),
+                              ([data(True, 2, 5000.0)], MISSING)):
+        (tmp_path / "speedup.json").write_text(json.dumps(build_table(records)))
+        assert expected in _pipeline_summary(tmp_path)
+
+
 def test_stray_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train-step", "model.hidden_size=16", "--batch", "2", "--no-such-flag"])

@@ -115,6 +115,21 @@ def _kernel_summary(speedup: Path) -> str:
                     f"对 {p['auto_peak_rss_gb']:.2f} GB" for p in pairs)
 
 
+def _pipeline_summary(speedup: Path) -> str:
+    """Worker processes against worker threads at the largest worker count the speed-up study measured both."""
+    table = _read_json(speedup / "speedup.json")
+    rows = table.get("data_pipeline") if table else None
+    kinds = {(r["processes"], r["workers"]): r["audio_s_per_s"] for r in rows or []}
+    both = [w for p, w in kinds if p and (False, w) in kinds]
+    if not both:
+        return MISSING
+    workers = max(both)
+    procs, threads = kinds[(True, workers)], kinds[(False, workers)]
+    faster = "进程" if procs > threads else "线程"
+    return (f"{workers} 个 worker 时{faster}更快（进程 {procs:.0f}、线程 {threads:.0f} 音频秒/秒）：线程省去进程间传递批次的"
+            f"开销，进程不受 Python GIL 的限制，孰快因机器而异（`data.python_multiprocessing`）")
+
+
 def _model_summary(exp: Path) -> str:
     """The trained preset as the run recorded it (exp/config.yaml), with its parameter count."""
     path = exp / "config.yaml"
@@ -196,6 +211,7 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     values["voice_table"] = format_voices_of_test_sets(voices_of_test_sets(exp / "eval", data / "corpus")) or MISSING
     values["loading_summary"] = _loading_summary(exp)
     values["kernel_summary"] = _kernel_summary(speedup)
+    values["pipeline_summary"] = _pipeline_summary(speedup)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():
