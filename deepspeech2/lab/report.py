@@ -104,9 +104,9 @@ def _loading_summary(exp: Path) -> str:
             f"（{len(steps)} 条日志的中位数；训练时机器上若有别的任务，两者都偏低）")
 
 
-def _kernel_summary(speedup: Path) -> str:
-    """The package's own LSTM kernel against MindSpore's fused one, from the speed-up study's pairs."""
-    table = _read_json(speedup / "speedup.json")
+def _kernel_summary(table: dict | None) -> str:
+    """The package's own LSTM kernel against MindSpore's fused one, from the speed-up study's pairs
+    (``speedup.json``; None when the study was not run)."""
     pairs = table.get("kernel_pairs") if table else None
     if not pairs:
         return MISSING
@@ -115,9 +115,9 @@ def _kernel_summary(speedup: Path) -> str:
                     f"对 {p['auto_peak_rss_gb']:.2f} GB" for p in pairs)
 
 
-def _pipeline_summary(speedup: Path) -> str:
-    """Worker processes against worker threads at the largest worker count the speed-up study measured both."""
-    table = _read_json(speedup / "speedup.json")
+def _pipeline_summary(table: dict | None) -> str:
+    """Worker processes against worker threads at the largest worker count the speed-up study
+    (``speedup.json``; None when not run) measured both."""
     rows = table.get("data_pipeline") if table else None
     kinds = {(r["processes"], r["workers"]): r["audio_s_per_s"] for r in rows or []}
     both = [w for p, w in kinds if p and (False, w) in kinds]
@@ -210,8 +210,9 @@ def gather(exp: Path, speedup: Path, data: Path, figures: Path, extended: Path, 
     values["goal_line"] = _goal_lines(results, "quickstart")
     values["voice_table"] = format_voices_of_test_sets(voices_of_test_sets(exp / "eval", data / "corpus")) or MISSING
     values["loading_summary"] = _loading_summary(exp)
-    values["kernel_summary"] = _kernel_summary(speedup)
-    values["pipeline_summary"] = _pipeline_summary(speedup)
+    study = _read_json(speedup / "speedup.json")      # read once for both summaries
+    values["kernel_summary"] = _kernel_summary(study)
+    values["pipeline_summary"] = _pipeline_summary(study)
     for src, name in ((exp / "loss_curve.png", "loss_curve.png"), (speedup / "speedup.png", "speedup.png"),
                       (long / "loss_curve.png", "loss_curve_long.png")):
         if src.is_file():
