@@ -56,6 +56,19 @@ def test_noise_has_the_requested_snr_and_colour(speech_clips, colour):
     assert expected[0] <= low_share <= expected[1]
 
 
+@pytest.mark.parametrize("length", [1, 1000, 16001, 17011])
+def test_training_noise_is_single_precision_and_the_corpus_noise_double(length):
+    from deepspeech2.data.noise import coloured_noise
+
+    for colour in ("white", "pink", "brown"):
+        fast = coloured_noise(length, colour, np.random.default_rng(0), fast=True)
+        exact = coloured_noise(length, colour, np.random.default_rng(0))
+        assert (fast.dtype, exact.dtype, fast.shape, exact.shape) == (np.float32, np.float64, (length,), (length,))
+        if length > 1:
+            for noise in (fast, exact):
+                assert abs(noise.mean()) < 1e-5 and np.sqrt(np.mean(noise.astype(np.float64) ** 2)) == pytest.approx(1, rel=1e-4)
+
+
 def test_mixed_noise_colours_vary_and_leave_the_other_choices_alone():
     mixed = dataclasses.replace(ON, noise_colour="mixed")
     draws = [augment.draw(mixed, 1, k, 0) for k in range(40)]

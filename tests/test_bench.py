@@ -105,3 +105,15 @@ def test_profiled_train_step_names_the_ops_that_cost_time(tmp_path, repo_root):
     ops = record["op_ms_per_step"]
     assert ops and all(ms >= 0 for ms in ops.values())
     assert "LSTM" in ops and "Im2Col" in ops and "Conv2D" not in ops          # the MatMul conv ran
+
+
+def test_data_pipeline_with_and_without_the_training_augmentation(tmp_path, prepared_corpus):
+    out = tmp_path / "records.jsonl"
+    manifest = str(prepared_corpus / "libri_train_manifest.json")
+    common = ["data", "--json", str(out), "--manifest", manifest, "--workers", "1", "--batches", "2",
+              "data.batch_size=2", "data.augment.speed_perturb=0.1", "data.augment.noise_prob=1.0"]
+    assert main(common) == 0 and main([*common, "--augment"]) == 0
+    plain, augmented = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (plain["augment"], augmented["augment"]) == (False, True)
+    for record in (plain, augmented):
+        assert record["workers"] == 1 and record["audio_s_per_s"] > 0 and record["cpu"] == cpu_model()

@@ -22,3 +22,19 @@ def test_long_recipe_bounds_and_missing_sets():
     rows = check_goals(_results(test_clean={"greedy": (0.14, 0.049)}), "long")
     assert [r["met"] for r in rows] == [True, True, None, None]
     assert "test_heldout CER: not evaluated" in format_goals(rows)
+
+
+def test_stage_beside_others_is_shown_but_not_added_to_the_total(tmp_path):
+    from deepspeech2.lab.results import collect_results, format_table
+
+    # a stage re-run in the foreground later is counted again (the last record of a stage wins)
+    (tmp_path / "stage_times.tsv").write_text("corpus\t200\nlm_tune\t90\nbaseline\t150\tbeside\n"
+                                              "export\t7\ntrain\t1000\nexport\t5\n")
+    results = collect_results(tmp_path)
+    assert results["stage_seconds"] == {"corpus": 200, "lm_tune": 90, "baseline": 150, "export": 5, "train": 1000}
+    assert results["stages_beside"] == ["baseline"]
+    table = format_table(results)
+    assert "baseline 150 (beside the next stages)" in table
+    assert "total: 1295 s" in table
+    (tmp_path / "stage_times.tsv").write_text("baseline\t150\tbeside\nbaseline\t160\n")
+    assert "total: 160 s" in format_table(collect_results(tmp_path))

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["data"].add_argument("--manifest", required=True)
     sub.choices["data"].add_argument("--workers", default="1,2", help="comma-separated worker counts")
     sub.choices["data"].add_argument("--batches", type=int, default=20)
+    sub.choices["data"].add_argument("--augment", action="store_true",
+                                     help="apply the config's data.augment, as training does")
     return parser
 
 
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         emit({**base, **bench_infer(cfg, args.batch, args.seconds, args.repeats, args.mindir)}, args.json)
     else:
         for workers in (int(w) for w in args.workers.split(",")):
-            emit({**base, **bench_data(cfg, args.manifest, workers, args.batches)}, args.json)
+            emit({**base, **bench_data(cfg, args.manifest, workers, args.batches, args.augment)}, args.json)
     return 0
 
 

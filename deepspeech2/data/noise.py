@@ -15,18 +15,21 @@ DB_PER_AMPLITUDE_DECADE = 20.0  # a level in dB is 20 log10 of an amplitude rati
 def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: bool = False) -> np.ndarray:
     """Unit-RMS, zero-mean noise of shape (length,) whose power spectrum falls as 1/f^a.
 
-    ``fast``: shape the spectrum at the next FFT-friendly length and keep the first ``length``
-    samples (an FFT of a length with a large prime factor can take 50x longer); other samples than
-    ``fast=False`` gives for the same generator, which the corpus maker keeps for byte-identical output.
+    ``fast`` (training-time augmentation): single precision, spectrum shaped at the next FFT-friendly
+    length and the first ``length`` samples kept (an FFT of a length with a large prime factor can take
+    50x longer); float32, and other samples than ``fast=False`` gives for the same generator. The default
+    (float64, exact length) is what the corpus maker keeps for byte-identical output.
     """
     if colour not in NOISE_COLOURS:
         raise ValueError(f"unknown noise colour {colour!r}; expected one of {list(NOISE_COLOURS)}")
     size = scipy.fft.next_fast_len(length, real=True) if fast and length > 0 else length
-    spectrum = np.fft.rfft(rng.standard_normal(size))
-    frequencies = np.fft.rfftfreq(size)
+    dtype = np.float32 if fast else np.float64
+    fft = scipy.fft if fast else np.fft                    # scipy.fft keeps float32; numpy's computes in double
+    spectrum = fft.rfft(rng.standard_normal(size, dtype=dtype))
+    frequencies = np.fft.rfftfreq(size).astype(dtype)
     frequencies[0] = frequencies[1] if size > 1 else 1.0   # no infinite DC gain
-    spectrum *= frequencies ** (-NOISE_COLOURS[colour] / 2)
-    noise = np.fft.irfft(spectrum, n=size)[:length]
+    spectrum *= frequencies ** dtype(-NOISE_COLOURS[colour] / 2)
+    noise = fft.irfft(spectrum, n=size)[:length]
     noise -= noise.mean()
     rms = np.sqrt(np.mean(noise ** 2))
     return noise / rms if rms > 0 else noise

@@ -172,8 +172,9 @@ def bench_infer(cfg, batch: int, seconds: float, repeats: int, mindir: str | Non
     return record
 
 
-def bench_data(cfg, manifest: str, workers: int, batches: int) -> dict:
-    """Throughput of the feature pipeline alone (no model) with ``workers`` workers."""
+def bench_data(cfg, manifest: str, workers: int, batches: int, augment: bool = False) -> dict:
+    """Throughput of the feature pipeline alone (no model) with ``workers`` workers; with ``augment``,
+    the training pipeline (``data.augment`` applied, as ``ds2-train`` feeds the step)."""
     from dataclasses import replace
 
     from deepspeech2.data.vocab import build_vocab
@@ -184,7 +185,7 @@ def bench_data(cfg, manifest: str, workers: int, batches: int) -> dict:
     utts, _ = load_utterances(manifest, vocab, cfg, training=True)
     plan = make_batches(utts, cfg.data.batch_size)
     schedule = [plan[i % len(plan)] for i in range(batches + 1)]
-    iterator = create_dataset(BatchSource(utts, schedule, vocab, cfg), cfg.data).create_tuple_iterator(
+    iterator = create_dataset(BatchSource(utts, schedule, vocab, cfg, training=augment), cfg.data).create_tuple_iterator(
         num_epochs=1, output_numpy=True)
     next(iterator)  # start-up (worker launch) is not counted
     t0, n_utts, audio = time.perf_counter(), 0, 0.0
@@ -192,5 +193,6 @@ def bench_data(cfg, manifest: str, workers: int, batches: int) -> dict:
         n_utts += len(indices)
         audio += sum(utts[i].duration for i in indices)
     wall = time.perf_counter() - t0
-    return {"workers": workers, "processes": cfg.data.python_multiprocessing, "utts_per_s": n_utts / wall,
+    return {"workers": workers, "processes": cfg.data.python_multiprocessing, "augment": augment,
+            "utts_per_s": n_utts / wall,
             "audio_s_per_s": audio / wall, "batches": batches}

@@ -21,15 +21,21 @@ GOALS: dict[str, tuple[tuple[str, str, float | str], ...]] = {
 RELATIVE_PREFIX = "2x:"
 
 
-def _stage_times(path: Path) -> dict[str, int]:
-    """Last recorded wall time (s) of each stage."""
+BESIDE = "beside"   # third column of stage_times.tsv: the stage ran in the background beside the next ones
+
+
+def _stage_times(path: Path) -> tuple[dict[str, int], set[str]]:
+    """Last recorded wall time (s) of each stage, and the stages that ran beside others (their time is
+    not added to the total)."""
     times: dict[str, int] = {}
+    beside: set[str] = set()
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
-            name, _, secs = line.partition("\t")
+            name, secs, *flags = line.split("\t")
             if secs.strip().isdigit():
                 times[name] = int(secs)
-    return times
+                (beside.add if BESIDE in flags else beside.discard)(name)
+    return times, beside
 
 
 def collect_results(exp: str | Path) -> dict:
@@ -38,7 +44,8 @@ def collect_results(exp: str | Path) -> dict:
     evals = {p.stem.removeprefix("summary-"): json.loads(p.read_text()) for p in sorted((exp / "eval").glob("summary-*.json"))}
     baselines = {p.stem: json.loads(p.read_text()) for p in sorted((exp / "baseline").glob("*.json"))}
     mindir = sorted(str(p) for p in exp.glob("*.mindir"))
-    return {"evals": evals, "baselines": baselines, "stage_seconds": _stage_times(exp / "stage_times.tsv"),
+    times, beside = _stage_times(exp / "stage_times.tsv")
+    return {"evals": evals, "baselines": baselines, "stage_seconds": times, "stages_beside": sorted(beside),
             "mindir": mindir, "best_checkpoint": str(exp / "checkpoints" / "best.ckpt")}
 
 
@@ -56,9 +63,11 @@ def format_table(results: dict) -> str:
     for name, s in results["baselines"].items():
         rows.append(f"| {s.get('set', name)} | {name} (baseline) | {100 * s['wer']:.2f} | {100 * s['cer']:.2f} | "
                     f"{s['utterances']} | {s.get('rtf', float('nan')):.3f} |")
-    times = results["stage_seconds"]
-    lines = ["\n".join(rows), "", "stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()),
-             f"total: {sum(times.values())} s", f"best checkpoint: {_shown(results['best_checkpoint'])}",
+    times, beside = results["stage_seconds"], set(results.get("stages_beside", ()))
+    shown = [f"{k} {v}" + (" (beside the next stages)" if k in beside else "") for k, v in times.items()]
+    total = sum(v for k, v in times.items() if k not in beside)
+    lines = ["\n".join(rows), "", "stage wall times (s): " + ", ".join(shown), f"total: {total} s",
+             f"best checkpoint: {_shown(results['best_checkpoint'])}",
              f"MINDIR: {', '.join(map(_shown, results['mindir'])) or 'not exported'}"]
     return "\n".join(lines)
 
