@@ -81,9 +81,11 @@ def get_window(cfg: FeatureConfig) -> np.ndarray:
 
 
 def _stft(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(T, n_fft // 2 + 1) complex64 STFT with centred, zero-padded frames: single precision throughout
-    (numpy's FFT works in double, which costs the data workers twice the time for nothing the
-    float32 features keep)."""
+    """(T, n_fft // 2 + 1) complex64 STFT with centred, zero-padded frames. Single precision: numpy's FFT
+    works in double, which cost the data workers half their time for nothing the float32 features keep.
+    What follows (mel projection, logarithm) stays in double, as before: numpy and OpenBLAS pick SIMD
+    kernels by CPU, and single-precision results of those differ in the last bit between CPUs, which
+    would end the runs' bit-for-bit reproducibility across machines."""
     if audio.ndim != 1:
         raise ValueError(f"expected mono audio of shape (n_samples,), got {audio.shape}")
     if audio.size == 0:
@@ -105,9 +107,9 @@ def spectrogram(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         (n_freq, T) float32, equal to ``log1p(abs(librosa.stft(audio, n_fft, hop, win,
         window, center=True, pad_mode="constant")))`` before normalisation.
     """
-    feats = np.log1p(np.abs(_stft(audio, cfg))).T
+    feats = np.log1p(np.abs(_stft(audio, cfg)).astype(np.float64)).T
     if cfg.normalize:
-        feats = (feats - feats.mean()) / (feats.std() + np.float32(NORM_EPS))
+        feats = (feats - feats.mean()) / (feats.std() + NORM_EPS)
     return np.ascontiguousarray(feats, dtype=np.float32)
 
 
@@ -116,11 +118,11 @@ def fbank(audio: np.ndarray, cfg: FeatureConfig, warp: float = 1.0) -> np.ndarra
     with ``normalize`` each band is mean/std normalised over the utterance (per-utterance CMVN).
     ``warp`` ≠ 1: vocal tract length perturbation (:func:`vtlp_frequencies`)."""
     spectrum = _stft(audio, cfg)
-    power = spectrum.real ** 2 + spectrum.imag ** 2                      # |X|², no square root
+    power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float64)   # |X|², no square root
     mel = power @ _mel_filters(cfg.sample_rate, n_fft(cfg), cfg.n_mels, float(warp)).T
-    feats = np.log(mel + np.float32(FBANK_FLOOR)).T
+    feats = np.log(mel + FBANK_FLOOR).T
     if cfg.normalize:
-        feats = (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + np.float32(NORM_EPS))
+        feats = (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + NORM_EPS)
     return np.ascontiguousarray(feats, dtype=np.float32)
 
 

@@ -26,9 +26,9 @@ def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: boo
     dtype = np.float32 if fast else np.float64
     fft = scipy.fft if fast else np.fft                    # scipy.fft keeps float32; numpy's computes in double
     spectrum = fft.rfft(rng.standard_normal(size, dtype=dtype))
-    frequencies = np.fft.rfftfreq(size).astype(dtype)
+    frequencies = np.fft.rfftfreq(size)
     frequencies[0] = frequencies[1] if size > 1 else 1.0   # no infinite DC gain
-    spectrum *= frequencies ** dtype(-NOISE_COLOURS[colour] / 2)
+    spectrum *= (frequencies ** (-NOISE_COLOURS[colour] / 2)).astype(dtype)   # the power law in double: same bits on every CPU
     noise = fft.irfft(spectrum, n=size)[:length]
     noise -= noise.mean()
     rms = np.sqrt(np.mean(noise ** 2))
