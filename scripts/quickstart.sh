@@ -40,17 +40,18 @@ TIMES="$EXP/stage_times.tsv"
 mkdir -p "$EXP"
 
 stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-timed() {  # timed NAME CMD...: run a stage, append its wall time to stage_times.tsv
+record_time() {  # record_time NAME T0 [beside]: append a stage's wall time since T0 to stage_times.tsv
+  printf '%s\t%s%s\n' "$1" "$(( $(date +%s) - $2 ))" "${3:+$'\t'$3}" >> "$TIMES"
+}
+timed() {  # timed NAME CMD...: run a stage, record its wall time
   local name="$1" t0; shift; t0=$(date +%s)
   run_logged "$LOG" "$@"
-  printf '%s\t%s\n' "$name" "$(( $(date +%s) - t0 ))" >> "$TIMES"
+  record_time "$name" "$t0"
 }
 beside() {  # beside NAME LOGFILE CMD...: a one-core stage meant for the background, logged to LOGFILE only;
   local name="$1" logfile="$2" t0; shift 2; t0=$(date +%s)   # its wall time is marked as not adding to the total
-  mkdir -p "$(dirname "$logfile")"
-  echo "[$(date '+%F %T')] $*" > "$logfile"
-  "$@" >> "$logfile" 2>&1
-  printf '%s\t%s\tbeside\n' "$name" "$(( $(date +%s) - t0 ))" >> "$TIMES"
+  run_logged "$logfile" "$@" > /dev/null
+  record_time "$name" "$t0" beside
 }
 overrides=(data.train_manifest="$PREPARED/libri_train_manifest.json"
            data.val_manifest="$PREPARED/libri_val_manifest.json"
@@ -78,7 +79,7 @@ if stage_on 4; then
   echo "== stage 4: train ($CONFIG)"
   t0=$(date +%s)
   CONFIG="$CONFIG" LOG="$LOG" bash "$REPO_ROOT/scripts/run_standalone_train_cpu.sh" "" "${overrides[@]}"
-  printf 'train\t%s\n' "$(( $(date +%s) - t0 ))" >> "$TIMES"
+  record_time train "$t0"
   python -m deepspeech2.lab.plots --metrics "$EXP/metrics.jsonl" --out "$EXP/loss_curve.png" | tee -a "$LOG"
 fi
 if stage_on 5; then

@@ -36,5 +36,5 @@ def test_stage_beside_others_is_shown_but_not_added_to_the_total(tmp_path):
     table = format_table(results)
     assert "baseline 150 (beside the next stages)" in table
     assert "total: 1295 s" in table
-    (tmp_path / "stage_times.tsv").write_text("baseline\t150\tbeside\nbaseline\t160\n")
+    (tmp_path / "stage_times.tsv").write_text("baseline\t150\tbeside\nbaseline\t160\na stray line\n")
     assert "total: 160 s" in format_table(collect_results(tmp_path))

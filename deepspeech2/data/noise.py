@@ -28,7 +28,8 @@ def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: boo
     spectrum = fft.rfft(rng.standard_normal(size, dtype=dtype))
     frequencies = np.fft.rfftfreq(size)
     frequencies[0] = frequencies[1] if size > 1 else 1.0   # no infinite DC gain
-    spectrum *= (frequencies ** (-NOISE_COLOURS[colour] / 2)).astype(dtype)   # the power law in double: same bits on every CPU
+    # the power law in double: the same bits on every CPU (numpy's float32 power picks SIMD kernels by CPU)
+    spectrum *= (frequencies ** (-NOISE_COLOURS[colour] / 2)).astype(dtype)
     noise = fft.irfft(spectrum, n=size)[:length]
     noise -= noise.mean()
     rms = np.sqrt(np.mean(noise ** 2))

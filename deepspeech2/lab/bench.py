@@ -185,8 +185,8 @@ def bench_data(cfg, manifest: str, workers: int, batches: int, augment: bool = F
     utts, _ = load_utterances(manifest, vocab, cfg, training=True)
     plan = make_batches(utts, cfg.data.batch_size)
     schedule = [plan[i % len(plan)] for i in range(batches + 1)]
-    iterator = create_dataset(BatchSource(utts, schedule, vocab, cfg, training=augment), cfg.data).create_tuple_iterator(
-        num_epochs=1, output_numpy=True)
+    source = BatchSource(utts, schedule, vocab, cfg, training=augment)
+    iterator = create_dataset(source, cfg.data).create_tuple_iterator(num_epochs=1, output_numpy=True)
     next(iterator)  # start-up (worker launch) is not counted
     t0, n_utts, audio = time.perf_counter(), 0, 0.0
     for *_, indices in iterator:
@@ -194,5 +194,4 @@ def bench_data(cfg, manifest: str, workers: int, batches: int, augment: bool = F
         audio += sum(utts[i].duration for i in indices)
     wall = time.perf_counter() - t0
     return {"workers": workers, "processes": cfg.data.python_multiprocessing, "augment": augment,
-            "utts_per_s": n_utts / wall,
-            "audio_s_per_s": audio / wall, "batches": batches}
+            "utts_per_s": n_utts / wall, "audio_s_per_s": audio / wall, "batches": batches}

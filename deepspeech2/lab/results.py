@@ -31,7 +31,8 @@ def _stage_times(path: Path) -> tuple[dict[str, int], set[str]]:
     beside: set[str] = set()
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
-            name, secs, *flags = line.split("\t")
+            name, _, fields = line.partition("\t")
+            secs, *flags = fields.split("\t")
             if secs.strip().isdigit():
                 times[name] = int(secs)
                 (beside.add if BESIDE in flags else beside.discard)(name)
