@@ -351,6 +351,34 @@ def test_minutes_per_speaker_gives_more_voices_and_a_new_archive(tmp_path: Path)
     assert again["minutes_per_speaker"] == 0.1 and again["speakers"] > first["speakers"]
 
 
+def test_max_train_seconds_bounds_training_utterances_only(tmp_path: Path) -> None:
+    """Planned training utterances stay within the bound (estimated), the hours are still planned, the
+    text is read in the same order; a dev split is untouched, and its cached archive is reused."""
+    from data_prep.corpus.plan import plan_split
+    from data_prep.corpus.sources import load_family
+
+    spec = dataclasses.replace(SPLITS["train-clean-100"], minutes_per_speaker=1.0)
+    chapters = load_family(spec.family)
+    free = plan_split(spec, 0.5, SEED, chapters)
+    bounded = plan_split(spec, 0.5, SEED, chapters, max_seconds=10.0)
+    assert max(u.est_seconds for u in free.utterances()) > 10.0
+    assert max(u.est_seconds for u in bounded.utterances()) <= 10.0
+    assert sum(u.est_seconds for u in bounded.utterances()) >= 0.5 * 3600
+    assert bounded.utterances()[0].transcript.split()[0] == free.utterances()[0].transcript.split()[0]
+    first = make_corpus(tmp_path, {"dev-clean": HOURS}, seed=SEED, jobs=1)["splits"]["dev-clean"]
+    again = make_corpus(tmp_path, {"dev-clean": HOURS}, seed=SEED, jobs=1,
+                        max_train_seconds=10.0)["splits"]["dev-clean"]
+    assert again["skipped"] is True and again["fingerprint"] == first["fingerprint"]
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "2", "-5"])
+def test_cli_rejects_a_bad_max_train_seconds(tmp_path: Path, bad: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "c"), "--split", "train-clean-100:0.1", "--max-train-seconds", bad])
+    assert exit_info.value.code == 2 and "--max-train-seconds" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_cli_rejects_a_bad_minutes_per_speaker(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path), "--split", "dev-clean:0.1", "--minutes-per-speaker", "0"])

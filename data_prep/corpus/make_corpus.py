@@ -8,6 +8,9 @@ Each split is planned from (name, hours, seed) alone, rendered in parallel into 
 ``DIR/<split>.report.json``; a split whose archive and record match is skipped on a re-run.
 ``DIR/generation_report.json`` summarises the run, and ``DIR/librispeech-lm-norm.txt.gz`` is the LM
 text (every sentence of the train-family books, never dev or test text; openslr's name for it).
+``--max-train-seconds S`` plans no training utterance longer than S seconds: a recipe whose
+preparation drops longer ones (``ds2-prepare-librispeech --max-duration``) then synthesises none of
+them; dev and test splits keep LibriSpeech-like lengths.
 
 Besides the seven LibriSpeech names, ``--split test-heldout:H`` makes a split that is NOT part of
 LibriSpeech: test-family text read only by held-out voices (flite awb, espeak-ng en-gb-scotland and
@@ -34,9 +37,9 @@ from tqdm import tqdm
 
 from data_prep.corpus.lm_text import write_lm_text
 from data_prep.corpus.metadata import write_split_text_files
-from data_prep.corpus.plan import SplitPlan, plan_split, seed_sequence
+from data_prep.corpus.plan import SplitPlan, plan_split, seed_sequence, speech_bounds
 from data_prep.corpus.report import CpuClock, machine_load, split_statistics, summarise
-from data_prep.corpus.sources import Chapter, load_family
+from data_prep.corpus.sources import TRAIN, Chapter, load_family
 from data_prep.corpus.splits import SPLIT_NAMES, SPLITS, parse_split_arg
 from data_prep.corpus.synth import (
     EngineMissingError, RenderJob, check_engines, render_utterance)
@@ -57,11 +60,14 @@ POOL_CHUNKSIZE = 4
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(filename)s:%(lineno)d] %(message)s"
 
 
-def _fingerprint(name: str, hours: float, seed: int, minutes_per_speaker: float | None = None) -> str:
+def _fingerprint(name: str, hours: float, seed: int, minutes_per_speaker: float | None = None,
+                 max_seconds: float | None = None) -> str:
     """Identifies the content of one split's archive."""
     key = f"{name}|{hours!r}|{seed}|v{GENERATOR_VERSION}"
     if minutes_per_speaker is not None:
         key += f"|mps{minutes_per_speaker!r}"
+    if max_seconds is not None:
+        key += f"|max{max_seconds!r}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 
@@ -129,22 +135,24 @@ def _render_all(jobs: list[RenderJob], workers: int, label: str,
 
 def generate_split(out_dir: Path, name: str, hours: float, seed: int = 0, jobs: int = 1,
                    chapters: list[Chapter] | None = None,
-                   progress: bool | None = False, minutes_per_speaker: float | None = None) -> dict:
+                   progress: bool | None = False, minutes_per_speaker: float | None = None,
+                   max_seconds: float | None = None) -> dict:
     """Make ``out_dir/<name>.tar.gz`` unless an identical one exists; return its record.
 
     ``minutes_per_speaker`` overrides the LibriSpeech-like audio per reader (25 min train, 8 min
     dev/test): a small corpus with more, shorter readers generalises to unseen voices far better.
+    ``max_seconds`` bounds the planned length of every utterance (see ``plan_split``).
     """
     spec = SPLITS[name]
     if minutes_per_speaker is not None:
         spec = dataclasses.replace(spec, minutes_per_speaker=minutes_per_speaker)
-    fingerprint = _fingerprint(name, hours, seed, minutes_per_speaker)
+    fingerprint = _fingerprint(name, hours, seed, minutes_per_speaker, max_seconds)
     record = _finished_record(out_dir, name, fingerprint)
     if record is not None:
         LOGGER.info("%s: %s.tar.gz is complete (same arguments): skipped", name, name)
         return {**record, "skipped": True}
     clock, started = CpuClock(), time.monotonic()
-    plan = plan_split(spec, hours, seed, chapters or load_family(spec.family))
+    plan = plan_split(spec, hours, seed, chapters or load_family(spec.family), max_seconds)
     staging = out_dir / f".staging-{name}-{fingerprint}"
     _clear_stale_staging(out_dir, name, staging)
     LOGGER.info("%s: %d speakers, %d chapters, %d utterances planned", name,
@@ -155,7 +163,7 @@ def generate_split(out_dir: Path, name: str, hours: float, seed: int = 0, jobs: 
     md5 = write_tarball(staging, TOP_DIR, tarball)
     record = {"split": name, "fingerprint": fingerprint, "seed": seed,
               "generator_version": GENERATOR_VERSION, "minutes_per_speaker": spec.minutes_per_speaker,
-              "tarball": tarball.name,
+              "max_planned_seconds": max_seconds, "tarball": tarball.name,
               "tarball_bytes": tarball.stat().st_size, "md5": md5,
               **split_statistics(plan, durations, clock.elapsed(), time.monotonic() - started)}
     split_record_path(out_dir, name).write_text(json.dumps(record, indent=2) + "\n",
@@ -167,8 +175,10 @@ def generate_split(out_dir: Path, name: str, hours: float, seed: int = 0, jobs: 
 
 
 def make_corpus(out_dir: Path | str, splits: dict[str, float], seed: int = 0, jobs: int = 1,
-                progress: bool | None = False, minutes_per_speaker: float | None = None) -> dict:
+                progress: bool | None = False, minutes_per_speaker: float | None = None,
+                max_train_seconds: float | None = None) -> dict:
     """Generate every requested split (name -> hours) into ``out_dir``; return the report.
+    ``max_train_seconds`` bounds the planned utterance length of the training splits only.
 
     The report is also written to ``out_dir/generation_report.json``.  ``progress``: True
     shows a progress bar, None shows one on a terminal only.
@@ -186,8 +196,8 @@ def make_corpus(out_dir: Path | str, splits: dict[str, float], seed: int = 0, jo
         family = SPLITS[name].family
         if family not in families:
             families[family] = load_family(family)
-        reports[name] = generate_split(out_dir, name, hours, seed, jobs, families[family],
-                                       progress, minutes_per_speaker)
+        reports[name] = generate_split(out_dir, name, hours, seed, jobs, families[family], progress,
+                                       minutes_per_speaker, max_train_seconds if family == TRAIN else None)
     lm_text, lm_count = write_lm_text(out_dir)
     LOGGER.info("LM text (train-family books only): %d sentences -> %s", lm_count, lm_text)
     report = summarise(reports, time.monotonic() - started, jobs, seed, load_before)
@@ -210,10 +220,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes-per-speaker", type=float, default=None, metavar="MIN",
                         help="audio per reader in every split (default: LibriSpeech-like 25 min "
                              "train, 8 min dev/test); fewer minutes = more distinct voices")
+    parser.add_argument("--max-train-seconds", type=float, default=None, metavar="S",
+                        help="plan no training-split utterance longer than S seconds (e.g. the "
+                             "preparation's --max-duration, so that none is made only to be dropped); "
+                             "default: LibriSpeech-like lengths up to ~26 s; dev/test splits always keep those")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.minutes_per_speaker is not None and not (0 < args.minutes_per_speaker < math.inf):
         parser.error("--minutes-per-speaker must be a positive number of minutes")
+    if args.max_train_seconds is not None:
+        try:
+            speech_bounds(args.max_train_seconds)
+        except ValueError as error:
+            parser.error(f"--max-train-seconds: {error}")
     args.splits = {}
     for text in args.split:
         try:
@@ -237,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = make_corpus(args.out, args.splits, args.seed, args.jobs,
                              progress=False if args.quiet else None,
-                             minutes_per_speaker=args.minutes_per_speaker)
+                             minutes_per_speaker=args.minutes_per_speaker,
+                             max_train_seconds=args.max_train_seconds)
     except EngineMissingError as error:
         LOGGER.error("%s", error)
         return 1

@@ -9,6 +9,7 @@ through the books again when asked for more hours than the text holds.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from data_prep.corpus.splits import SplitSpec, text_start
 from data_prep.corpus.text import next_utterance, to_transcript
 from data_prep.corpus.voices import Speaker, sample_speakers
 
-__all__ = ["ChapterPlan", "SplitPlan", "UtterancePlan", "plan_split", "seed_sequence"]
+__all__ = ["ChapterPlan", "SplitPlan", "UtterancePlan", "plan_split", "seed_sequence", "speech_bounds"]
 
 SECONDS_PER_HOUR, SECONDS_PER_MINUTE = 3600.0, 60.0
 MIN_SPEAKERS = 2                      # at least one flite and one espeak-ng reader
@@ -28,6 +29,7 @@ MAX_CHAPTERS_PER_SPEAKER = 99         # chapter id = speaker id * 100 + chapter 
 CHAPTER_ID_FACTOR = 100
 UTTERANCE_SECONDS_RANGE = (5.0, 17.0)  # target speech length, drawn per utterance
 MAX_UTTERANCE_SPEECH_SECONDS = 24.0   # longest planned speech (+ up to ~2 s of silence)
+MIN_PLANNED_SPEECH_SECONDS = 2.0      # the lowest bound ``max_seconds`` may set on planned speech
 MIN_UTTERANCE_WORDS = 2
 SPEAKER_STREAM, TEXT_STREAM = 1, 2    # RNG sub-streams of a split
 
@@ -114,16 +116,33 @@ def _speaker_budgets(speakers: list[Speaker], hours: float) -> list[float]:
     return [engine_seconds / per_engine[speaker.engine] for speaker in speakers]
 
 
+def speech_bounds(max_seconds: float | None) -> tuple[tuple[float, float], float]:
+    """(range the target speech length is drawn from, longest planned speech), in seconds, for
+    utterances of at most ``max_seconds`` estimated (speech + mean silence; None: no bound)."""
+    if max_seconds is None:
+        return UTTERANCE_SECONDS_RANGE, MAX_UTTERANCE_SPEECH_SECONDS
+    if not math.isfinite(max_seconds):
+        raise ValueError(f"the longest utterance must be a finite number of seconds, got {max_seconds}")
+    longest = min(MAX_UTTERANCE_SPEECH_SECONDS, max_seconds - MEAN_PADDING_SECONDS)
+    if longest < MIN_PLANNED_SPEECH_SECONDS:
+        raise ValueError(f"utterances of at most {max_seconds} s leave less than "
+                         f"{MIN_PLANNED_SPEECH_SECONDS} s of speech after the silence around it")
+    low, high = UTTERANCE_SECONDS_RANGE
+    return (min(low, longest), min(high, longest)), longest
+
+
 def _plan_chapter(cursor: _TextCursor, rng: np.random.Generator, speaker: Speaker,
-                  chapter_id: int, budget: float, first_index: int) -> ChapterPlan:
+                  chapter_id: int, budget: float, first_index: int,
+                  max_seconds: float | None) -> ChapterPlan:
     """Fill one speaker-chapter with utterances from the cursor, up to ``budget`` seconds."""
     seconds_per_word = speaker.seconds_per_word()
-    max_words = MAX_UTTERANCE_SPEECH_SECONDS / seconds_per_word
+    target_range, longest = speech_bounds(max_seconds)
+    max_words = longest / seconds_per_word
     chapter = ChapterPlan(chapter_id, speaker, cursor.current().source, cursor.current().title,
                           [])
     planned, empty_chapters = 0.0, 0
     while planned < budget:
-        target_words = rng.uniform(*UTTERANCE_SECONDS_RANGE) / seconds_per_word
+        target_words = rng.uniform(*target_range) / seconds_per_word
         sentences = cursor.take(target_words, max_words)
         if not sentences:
             cursor.next_chapter()
@@ -147,8 +166,10 @@ def _plan_chapter(cursor: _TextCursor, rng: np.random.Generator, speaker: Speake
     return chapter
 
 
-def plan_split(spec: SplitSpec, hours: float, seed: int, chapters: list[Chapter]) -> SplitPlan:
-    """Plan ``hours`` of audio for split ``spec`` reading the family's ``chapters``."""
+def plan_split(spec: SplitSpec, hours: float, seed: int, chapters: list[Chapter],
+               max_seconds: float | None = None) -> SplitPlan:
+    """Plan ``hours`` of audio for split ``spec`` reading the family's ``chapters``; with
+    ``max_seconds``, no utterance is planned longer than that (estimated speech + mean silence)."""
     if hours <= 0:
         raise ValueError(f"hours must be positive, got {hours}")
     count = _speaker_count(spec, hours)
@@ -168,7 +189,7 @@ def plan_split(spec: SplitSpec, hours: float, seed: int, chapters: list[Chapter]
                                  f"{MAX_CHAPTERS_PER_SPEAKER} chapters per speaker")
             chapter = _plan_chapter(cursor, rng, speaker,
                                     speaker.speaker_id * CHAPTER_ID_FACTOR + number,
-                                    min(remaining, chapter_budget), index)
+                                    min(remaining, chapter_budget), index, max_seconds)
             index += len(chapter.utterances)
             remaining -= sum(u.est_seconds for u in chapter.utterances)
             plan.chapters.append(chapter)
