@@ -130,6 +130,32 @@ def cat_lm(tmp_path_factory) -> NGramLM:
     return NGramLM.from_arpa(path)
 
 
+@pytest.mark.parametrize("lexicon, oov_penalty", [(False, math.inf), (True, math.inf), (True, 2.0)])
+def test_frames_where_pruning_keeps_only_blank_take_a_short_path_to_the_same_beams(
+        cat_lm, monkeypatch, lexicon, oov_penalty):
+    """A frame whose cutoff_prob keeps blank alone grows no prefix: ``_stay`` must leave the same n-best,
+    scores included, as the full step run on that frame."""
+    from deepspeech2.decoding import decoders
+
+    text = "THE CAT SAT ON THE MAT"
+    frames = [f for i, ch in enumerate(text) for f in [{ch: 0.6, "_": 0.3}] + [{"_": 0.995}] * (1 + i % 3)]
+    lp = _log_probs(frames)
+    options = dict(beam_width=6, alpha=0.8, beta=1.0, cutoff_prob=0.99, cutoff_top_n=8, lm=cat_lm,
+                   lexicon=lexicon, oov_penalty=oov_penalty)
+    short = beam_search_nbest(lp, LABELS, BLANK, **options)
+    full_step, calls = decoders._step, []
+
+    def stay_by_full_step(beams, row, tree, blank):
+        calls.append(len(beams.nodes))
+        return full_step(beams, row, np.zeros(len(row), dtype=bool), tree, blank, options["beam_width"])
+
+    monkeypatch.setattr(decoders, "_stay", stay_by_full_step)
+    full = beam_search_nbest(lp, LABELS, BLANK, **options)
+    assert len(calls) == sum(1 + i % 3 for i in range(len(text))) and max(calls) > 1
+    assert sorted(short) == sorted(full)
+    assert short[0][0] == text
+
+
 @pytest.mark.parametrize("tail", ["", " SAT"])
 def test_lm_prefers_in_vocabulary_words(cat_lm, tail):
     # acoustics slightly prefer the out-of-vocabulary "CAB" over "CAT"

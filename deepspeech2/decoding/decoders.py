@@ -113,9 +113,14 @@ class _PrefixTree:
         self.oov_penalty = oov_penalty
         self.strict = self.prefixes is not None and math.isinf(oov_penalty)
         self.soft = self.prefixes is not None and not self.strict
-        self._masks: dict[int, np.ndarray] = {}
-        self._penalties: dict[int, np.ndarray] = {}
+        # per-label arrays depend on the partial word only: cached by word, shared by every prefix ending in it
+        self._masks: dict[str, np.ndarray] = {}
+        self._penalties: dict[str, np.ndarray] = {}
+        self._bonuses: dict[tuple[str, tuple[str, ...]], float] = {}
         self.parent, self.label = [-1], [-1]
+        self.space_child = [-1]  # the node of prefix + space once made (-1: not yet)
+        self._letter_ids = {label: c for c, label in enumerate(labels) if len(label) == 1 and c != space}
+        self._longer_labels = [c for c, label in enumerate(labels) if len(label) != 1 and c != space]
         self.word = [""]  # the partial word at the end of each prefix
         self.history: list[tuple[str, ...]] = [(BOS,)]  # the LM's last (order - 1) completed words
         self.lm_score = [0.0]  # alpha * ln P_lm + beta * words over the completed words
@@ -123,7 +128,11 @@ class _PrefixTree:
         self._ctx = max(lm.order - 1, 0) if lm is not None else 0
 
     def _word_bonus(self, word: str, history: tuple[str, ...]) -> float:
-        return self.alpha * self.lm.score(word, history) + self.beta
+        key = (word, history)
+        bonus = self._bonuses.get(key)
+        if bonus is None:
+            bonus = self._bonuses[key] = self.alpha * self.lm.score(word, history) + self.beta
+        return bonus
 
     def child(self, node: int, c: int) -> int:
         """The node of prefix ``node + [c]``, created on first use."""
@@ -145,6 +154,9 @@ class _PrefixTree:
             word = ""
         new = len(self.parent)
         self.parent.append(node)
+        self.space_child.append(-1)
+        if c == self.space:
+            self.space_child[node] = new
         self.label.append(c)
         self.word.append(word)
         self.history.append(history)
@@ -176,12 +188,12 @@ class _PrefixTree:
         have it (the space label's word score aside); None when nothing is charged per label."""
         if not self.soft:
             return None
-        penalty = self._penalties.get(node)
+        word = self.word[node]
+        penalty = self._penalties.get(word)
         if penalty is None:
-            word = self.word[node]
             penalty = np.array([0.0 if c == self.space else self._letter_cost(word, word + label)
                                 for c, label in enumerate(self.labels)])
-            self._penalties[node] = penalty
+            self._penalties[word] = penalty
         return penalty
 
     def lexicon_mask(self, node: int) -> np.ndarray | None:
@@ -189,13 +201,25 @@ class _PrefixTree:
         only after a whole word); None without a strict lexicon."""
         if not self.strict:
             return None
-        mask = self._masks.get(node)
+        word = self.word[node]
+        mask = self._masks.get(word)
         if mask is None:
-            word = self.word[node]
-            mask = np.array([(word in self.words) if c == self.space else (word + label) in self.prefixes
-                             for c, label in enumerate(self.labels)])
-            self._masks[node] = mask
+            mask = np.zeros(len(self.labels), dtype=bool)
+            for letter in self.lm.next_letters.get(word, ()):
+                c = self._letter_ids.get(letter)
+                if c is not None:
+                    mask[c] = True
+            for c in self._longer_labels:
+                mask[c] = (word + self.labels[c]) in self.prefixes
+            if self.space >= 0:
+                mask[self.space] = word in self.words
+            self._masks[word] = mask
         return mask
+
+    def space_scores(self, nodes: list[int]) -> list[float]:
+        """``lm_score`` of each node's child by the space label (made on first use)."""
+        made, lm_score = self.space_child, self.lm_score
+        return [lm_score[made[n] if made[n] >= 0 else self.child(n, self.space)] for n in nodes]
 
     def final_score(self, node: int) -> float:
         """LM bonus of a finished prefix: its completed words plus the trailing partial word (which,
@@ -241,6 +265,19 @@ class _Beams(NamedTuple):
     p_label: np.ndarray
 
 
+def _stay(beams: _Beams, row: np.ndarray, tree: _PrefixTree, blank: int) -> _Beams:
+    """A frame whose pruning allows no label: every prefix stays (blank, or its last label repeated),
+    none grows, so there is nothing to rank (B <= beam width); only impossible prefixes leave."""
+    nodes, pb, pnb = beams
+    last = np.array([tree.label[n] for n in nodes])
+    stay_pb = np.logaddexp(pb, pnb) + row[blank]
+    stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)
+    alive = np.flatnonzero(np.isfinite(np.logaddexp(stay_pb, stay_pnb)))
+    if len(alive) == len(nodes):
+        return _Beams(nodes, stay_pb, stay_pnb)
+    return _Beams([nodes[i] for i in alive], stay_pb[alive], stay_pnb[alive])
+
+
 def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree, blank: int,
           beam_width: int) -> _Beams:
     """One frame of prefix beam search on (C,) log-probs, scoring all B x C moves at once."""
@@ -267,7 +304,7 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
     if tree.soft:  # a word outside the lexicon pays per letter
         score -= np.stack([tree.label_penalty(n) for n in nodes])
     if tree.lm is not None:  # emitting a space completes a word: add its LM score
-        score[:, tree.space] = ext[:, tree.space] + [tree.lm_score[tree.child(n, tree.space)] for n in nodes]
+        score[:, tree.space] = ext[:, tree.space] + tree.space_scores(nodes)
     score = np.concatenate([np.logaddexp(stay_pb, stay_pnb) + lm, score.ravel()])
     top = np.argpartition(-score, beam_width - 1)[:beam_width] if len(score) > beam_width else np.arange(len(score))
     top = top[np.isfinite(score[top])].tolist()
@@ -329,7 +366,10 @@ def beam_search_nbest(
     for row, allowed_row in zip(log_probs, allowed):
         if not beams.nodes:  # every path has probability 0
             break
-        beams = _step(beams, row, allowed_row, tree, blank, beam_width)
+        if allowed_row.any():
+            beams = _step(beams, row, allowed_row, tree, blank, beam_width)
+        else:  # most frames of a trained model: blank alone within cutoff_prob
+            beams = _stay(beams, row, tree, blank)
     final = [(tree.text(n), float(np.logaddexp(pb, pnb)) + tree.final_score(n)) for n, pb, pnb in zip(*beams)]
     if final and all(score == _NEG_INF for _, score in final):  # lexicon: no beam ended on a whole word
         final = [(tree.text(n), float(np.logaddexp(pb, pnb)) + tree.lm_score[n]) for n, pb, pnb in zip(*beams)]

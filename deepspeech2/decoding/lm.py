@@ -55,6 +55,15 @@ class NGramLM:
         """Every prefix of every word (with "" and the words themselves): the lexicon as a prefix set."""
         return frozenset(word[:i] for word in self.words for i in range(len(word) + 1))
 
+    @functools.cached_property
+    def next_letters(self) -> dict[str, frozenset[str]]:
+        """Each proper prefix of a word → the letters that continue it towards some word."""
+        following: dict[str, set[str]] = {}
+        for word in self.words:
+            for i in range(len(word)):
+                following.setdefault(word[:i], set()).add(word[i])
+        return {prefix: frozenset(letters) for prefix, letters in following.items()}
+
     def _map(self, word: str) -> str:
         return word if word in self.vocab else UNK
 
