@@ -67,7 +67,7 @@ fi
 if stage_on 2; then
   echo "== stage 2: synthesise the offline LibriSpeech-format corpus"
   timed corpus ds2-make-corpus --out "$DATA/corpus" --seed 0 --minutes-per-speaker "$MINUTES_PER_SPEAKER" \
-    --split "train-clean-100:$TRAIN_HOURS" --split "dev-clean:$EVAL_HOURS" \
+    --max-train-seconds "$MAX_DURATION" --split "train-clean-100:$TRAIN_HOURS" --split "dev-clean:$EVAL_HOURS" \
     --split "test-clean:$EVAL_HOURS" --split "test-other:$EVAL_HOURS" --split "test-heldout:$EVAL_HOURS"
 fi
 if stage_on 3; then
@@ -100,12 +100,10 @@ if stage_on 5; then
   timed lm_tune ds2-tune-lm --config "$CONFIG" --model "$CKPT" --manifest "$PREPARED/libri_val_manifest.json" \
     --lm "$EXP/lm.arpa" --out "$EXP/lm_tuning.json"
   read -r lm_alpha lm_beta < <(tuned_lm_weights)
-  for set in test_clean test_other test_heldout; do
-    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_greedy" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
-      data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval"
-    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}_beam" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
-      data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
-      eval.decoder=beam eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta"
+  for set in test_clean test_other test_heldout; do   # greedy and beam search over one pass of the network
+    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
+      --decoders greedy,beam data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
+      eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta"
   done
   wait "$baseline_pid" || { echo "ERROR: the pocketsphinx baseline failed; see $EXP/baseline/pocketsphinx.log" >&2; exit 1; }
   trap - EXIT

@@ -19,7 +19,7 @@ def test_set_name():
 
 def test_each_utterance_once_and_report_files(tiny_config, tiny_checkpoint, tmp_path):
     cfg = dataclasses.replace(tiny_config, eval=dataclasses.replace(tiny_config.eval, output_dir=str(tmp_path / "ev")))
-    summary = evaluate(cfg, tiny_checkpoint)
+    [summary] = evaluate(cfg, tiny_checkpoint)
     n = len(read_manifest(cfg.data.test_manifest))
     assert summary["utterances"] == n                     # eval_batch_size 3 does not divide n: no repeats
     recogs = (tmp_path / "ev" / "recogs-test_clean.txt").read_text().splitlines()

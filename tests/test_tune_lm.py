@@ -59,8 +59,39 @@ def test_best_point_is_what_eval_gets_with_those_weights(tiny_config, tiny_check
                                                        lm_alpha=best["alpha"], lm_beta=best["beta"],
                                                        lexicon=True, oov_penalty=penalty,
                                                        output_dir=str(tmp_path / "eval")))
-    summary = evaluate(cfg, tiny_checkpoint)
+    [summary] = evaluate(cfg, tiny_checkpoint)
     assert summary["wer"] == pytest.approx(best["wer"]) and summary["cer"] == pytest.approx(best["cer"])
+
+
+def test_one_pass_with_two_decoders_equals_two_evaluations(tiny_config, tiny_checkpoint, dev_lm, tmp_path, capsys):
+    """``--decoders greedy,beam``: the network runs once, and each decoder's reports are byte for byte those
+    of a run with that decoder alone; the lab's printout has a line per decoder."""
+    from deepspeech2.cli.evaluate import main as eval_main
+
+    beam = dataclasses.replace(tiny_config.eval, decoder="beam", lm_path=str(dev_lm), lexicon=True)
+    alone = {}
+    for kind in ("greedy", "beam"):
+        cfg = dataclasses.replace(tiny_config, eval=dataclasses.replace(beam, decoder=kind,
+                                                                        output_dir=str(tmp_path / kind)))
+        [alone[kind]] = evaluate(cfg, tiny_checkpoint)
+    cfg = dataclasses.replace(tiny_config, eval=dataclasses.replace(beam, output_dir=str(tmp_path / "both")))
+    both = {s["decoder"]: s for s in evaluate(cfg, tiny_checkpoint, decoders=["greedy", "beam", "greedy"])}
+    assert list(both) == ["greedy", "beam"]
+    for kind, tag in (("greedy", "test_clean"), ("beam", "test_clean-beam")):
+        assert (both[kind]["wer"], both[kind]["cer"]) == (alone[kind]["wer"], alone[kind]["cer"])
+        for report in ("recogs", "errs", "wer-summary"):
+            assert ((tmp_path / "both" / f"{report}-{tag}.txt").read_text()
+                    == (tmp_path / kind / f"{report}-{tag}.txt").read_text())
+    assert alone["greedy"]["wer"] != alone["beam"]["wer"] or alone["greedy"]["cer"] != alone["beam"]["cer"]
+    capsys.readouterr()
+    assert eval_main(["--pretrain_ckpt", str(tiny_checkpoint), "--decoders", "greedy,beam",
+                      "--manifest", tiny_config.data.test_manifest, "--output_dir", str(tmp_path / "cli"),
+                      "eval.lm_path=" + str(dev_lm), f"train.cpu_threads={tiny_config.train.cpu_threads}"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Average WER")]
+    assert [line.rsplit(", ", 1)[1] for line in printed] == ["greedy decoding)", "beam decoding)"]
+    assert printed[0].startswith(f"Average WER {100 * alone['greedy']['wer']:.3f}")
+    with pytest.raises(SystemExit):
+        eval_main(["--pretrain_ckpt", str(tiny_checkpoint), "--decoders", "greedy,viterbi"])
 
 
 @pytest.mark.parametrize("bad, message", [("lm", "LM not found"), ("alphas", "comma-separated numbers")])

@@ -4,11 +4,19 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deepspeech2.inference.evaluate import evaluate
+from deepspeech2.inference.evaluate import DECODERS, evaluate
 
 __all__ = ["main", "EVAL_FLAGS"]
 
 log = logging.getLogger(__name__)
+
+
+def _decoder_list(text: str) -> list[str]:
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in DECODERS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(DECODERS)}, got {text!r}")
+    return kinds
 
 
 def _extra_args() -> argparse.ArgumentParser:
@@ -16,6 +24,9 @@ def _extra_args() -> argparse.ArgumentParser:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--pretrain_ckpt", help="checkpoint to evaluate (ours or the zoo's)")
     group.add_argument("--mindir", help="exported MINDIR to evaluate (its .json sidecar beside it)")
+    parser.add_argument("--decoders", type=_decoder_list, default=[], metavar="KIND[,KIND]",
+                        help="decode with each of these (greedy, beam) over one pass of the network, a report "
+                             "and a printed line per decoder (default: eval.decoder)")
     parser.add_argument("--allow_skipped", action="store_true",
                         help="score the usable utterances when some cannot be read (default: fail, naming them)")
     return parser
@@ -36,16 +47,17 @@ def main(argv: list[str] | None = None) -> int:
                                EVAL_FLAGS, extra=_extra_args())
     setup_logging()
     try:
-        summary = evaluate(cfg, args.pretrain_ckpt or args.mindir, args.allow_skipped)
+        summaries = evaluate(cfg, args.pretrain_ckpt or args.mindir, args.allow_skipped, args.decoders)
     except (ValueError, OSError) as err:
         log.error("%s", err)
         return 1
-    log.info("results written to %s", summary["output_dir"])
-    skipped = len(summary["skipped"])
-    counted = (f"{summary['utterances']} of {summary['utterances'] + skipped} utterances, {skipped} skipped"
-               if skipped else f"{summary['utterances']} utterances")
-    print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
-          f"({counted}, {summary['decoder']} decoding)")
+    log.info("results written to %s", summaries[0]["output_dir"])
+    for summary in summaries:
+        skipped = len(summary["skipped"])
+        counted = (f"{summary['utterances']} of {summary['utterances'] + skipped} utterances, {skipped} skipped"
+                   if skipped else f"{summary['utterances']} utterances")
+        print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
+              f"({counted}, {summary['decoder']} decoding)")
     return 0
 
 

@@ -76,35 +76,48 @@ class Evaluator:
     def score(self, posteriors, decoder: Callable) -> list[UtteranceResult]:
         """Score ``decoder``'s transcripts of :meth:`posteriors` (a list, or any iterable of its
         items) against the references, in manifest order."""
+        return self._scored((indices, decoder(log_probs, out_lengths)) for indices, log_probs, out_lengths in posteriors)
+
+    def _scored(self, transcripts) -> list[UtteranceResult]:
+        """``(utterance indices, hypotheses)`` pairs → results in manifest order."""
         results: list[UtteranceResult | None] = [None] * len(self.utts)
-        for indices, log_probs, out_lengths in posteriors:
-            for idx, hyp in zip(indices, decoder(log_probs, out_lengths)):
+        for indices, hyps in transcripts:
+            for idx, hyp in zip(indices, hyps):
                 results[idx] = score_utterance(self.utts[idx].utt_id, self.utts[idx].transcript, hyp)
         assert all(r is not None for r in results), "every utterance is decoded exactly once"
         return results
 
     def run(self, desc: str = "eval") -> EvalResult:
         """Decode and score the manifest (one batch in memory at a time) and the mean CTC loss."""
+        return self.run_decoders({"": self.decoder}, desc)[""]
+
+    def run_decoders(self, decoders: dict[str, Callable], desc: str = "eval") -> dict[str, EvalResult]:
+        """:meth:`run` with several decoders over one pass of the network (wenet's ``--modes``): each
+        batch's output is decoded by every decoder. A result's ``wall_seconds`` leaves out the other
+        decoders' time, so its real-time factor is what a run with that decoder alone takes."""
         from mindspore import Tensor
 
-        loss = {"sum": 0.0, "count": 0}
-        t0 = time.time()
-
-        def batches_with_loss():
-            for features, lengths, targets, target_lengths, indices in self._batches(desc):
-                log_probs, out_lengths = self.forward(features, lengths)
-                rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
-                        if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]
-                if self.loss_fn is not None and rows:
-                    value = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs[rows], (1, 0, 2)))),
-                                         Tensor(targets[rows]), Tensor(out_lengths[rows]), Tensor(target_lengths[rows]))
-                    loss["sum"] += float(value.asnumpy()) * len(rows)
-                    loss["count"] += len(rows)
-                yield indices, log_probs, out_lengths
-
-        results = self.score(batches_with_loss(), self.decoder)
-        return EvalResult(results, loss["sum"] / loss["count"] if loss["count"] else None,
-                          sum(u.duration for u in self.utts), time.time() - t0)
+        loss_sum, loss_count, started = 0.0, 0, time.time()
+        decoded: dict[str, list] = {name: [] for name in decoders}
+        decode_seconds = dict.fromkeys(decoders, 0.0)
+        for features, lengths, targets, target_lengths, indices in self._batches(desc):
+            log_probs, out_lengths = self.forward(features, lengths)
+            rows = [r for r in range(len(indices))      # utterances CTC can align (others have no finite loss)
+                    if out_lengths[r] >= ctc_min_frames(list(targets[r, :target_lengths[r]]))]
+            if self.loss_fn is not None and rows:
+                value = self.loss_fn(Tensor(np.ascontiguousarray(np.transpose(log_probs[rows], (1, 0, 2)))),
+                                     Tensor(targets[rows]), Tensor(out_lengths[rows]), Tensor(target_lengths[rows]))
+                loss_sum += float(value.asnumpy()) * len(rows)
+                loss_count += len(rows)
+            for name, decoder in decoders.items():
+                t0 = time.time()
+                decoded[name].append((indices, decoder(log_probs, out_lengths)))
+                decode_seconds[name] += time.time() - t0
+        shared = time.time() - started - sum(decode_seconds.values())     # data, network and loss
+        mean_loss = loss_sum / loss_count if loss_count else None
+        audio = sum(u.duration for u in self.utts)
+        return {name: EvalResult(self._scored(decoded[name]), mean_loss, audio, shared + decode_seconds[name])
+                for name in decoders}
 
 
 def write_reports(result: EvalResult, out_dir: str | Path, name: str, extra: dict | None = None) -> dict:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence, get_args
 
-from deepspeech2.core.config import Config
+from deepspeech2.core.config import Config, DecoderKind
 from deepspeech2.decoding.decoders import build_decoder
 from deepspeech2.data.manifest import read_manifest
 from deepspeech2.decoding.evaluator import Evaluator, set_name, write_reports
@@ -12,6 +13,7 @@ from deepspeech2.inference.acoustic import load_acoustic_model
 
 __all__ = ["evaluate", "SkippedUtterancesError"]
 _LISTED = 10   # skipped files named in the error message
+DECODERS: tuple[str, ...] = get_args(DecoderKind)
 
 
 class SkippedUtterancesError(ValueError):
@@ -31,21 +33,27 @@ def _skipped_files(manifest: str | Path, evaluator: Evaluator, allow_skipped: bo
     return skipped
 
 
-def evaluate(cfg: Config, model_path: str | Path, allow_skipped: bool = False) -> dict:
-    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest``; writes the reports.
-    Every utterance is scored, or :class:`SkippedUtterancesError` names the ones that cannot be, unless
-    ``allow_skipped`` (then the summary's ``skipped`` lists them)."""
+def evaluate(cfg: Config, model_path: str | Path, allow_skipped: bool = False,
+             decoders: Sequence[str] = ()) -> list[dict]:
+    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest`` with each of ``decoders``
+    (default: ``eval.decoder``; the network runs once for all); writes the reports and returns a
+    summary per decoder. Every utterance is scored, or :class:`SkippedUtterancesError` names the ones
+    that cannot be, unless ``allow_skipped`` (then the summaries' ``skipped`` lists them)."""
     if not cfg.data.test_manifest:
         raise ValueError("no manifest to evaluate: pass --manifest or set data.test_manifest")
+    decoders = list(dict.fromkeys(decoders)) or [cfg.eval.decoder]
+    unknown = sorted(set(decoders) - set(DECODERS))
+    if unknown:
+        raise ValueError(f"unknown decoder(s) {', '.join(unknown)}: choose from {', '.join(DECODERS)}")
     model = load_acoustic_model(model_path, cfg)
     cfg = replace(cfg, features=model.features)
-    evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest,
-                          build_decoder(cfg.eval, model.vocab))
+    evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest)
     skipped = _skipped_files(cfg.data.test_manifest, evaluator, allow_skipped)
     name = set_name(cfg.data.test_manifest)
-    result = evaluator.run(desc=f"eval {name}")
+    results = evaluator.run_decoders({kind: build_decoder(replace(cfg.eval, decoder=kind), model.vocab)
+                                      for kind in decoders}, desc=f"eval {name}")
     out_dir = Path(cfg.eval.output_dir) if cfg.eval.output_dir else Path(model_path).parent / f"eval_{Path(model_path).stem}"
-    tag = name if cfg.eval.decoder == "greedy" else f"{name}-{cfg.eval.decoder}"
-    return write_reports(result, out_dir, tag, extra={
-        "model": str(model_path), "manifest": str(cfg.data.test_manifest), "decoder": cfg.eval.decoder,
+    return [write_reports(result, out_dir, name if kind == "greedy" else f"{name}-{kind}", extra={
+        "model": str(model_path), "manifest": str(cfg.data.test_manifest), "decoder": kind,
         "dropped": dict(evaluator.dropped), "skipped": skipped, "output_dir": str(out_dir)})
+        for kind, result in results.items()]
