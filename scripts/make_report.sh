@@ -25,7 +25,7 @@ if [ "$RERUN" = 1 ] || [ ! -f "$EXP/results.json" ]; then
   bash scripts/quickstart.sh
 fi
 if [ "$WITH_LONG" = 1 ] && [ ! -f "$LONG/results.json" ]; then
-  TRAIN_HOURS=16 EVAL_HOURS=0.2 MINUTES_PER_SPEAKER=1 DATA="$REPO_ROOT/data/long" EXP="$LONG" \
+  TRAIN_HOURS=11 EVAL_HOURS=0.2 MINUTES_PER_SPEAKER=1 DATA="$REPO_ROOT/data/long" EXP="$LONG" \
     CONFIG="$REPO_ROOT/configs/lab_long.yaml" bash scripts/quickstart.sh
 fi
 if [ "$RERUN" = 1 ] || [ ! -f "$SPEEDUP/speedup.json" ]; then

@@ -7,9 +7,9 @@ set -euo pipefail
 usage="Usage: bash scripts/quickstart.sh [--stage N] [--stop_stage M]
   stages: 1 set-up  2 synthesise corpus  3 prepare manifests  4 train  5 evaluate
           6 export MINDIR + transcribe  7 results table
-  env: TRAIN_HOURS (synthetic train-clean-100 hours, default 8), EVAL_HOURS (each eval split, default 0.1),
+  env: TRAIN_HOURS (synthetic train-clean-100 hours, default 5.2), EVAL_HOURS (each eval split, default 0.1),
        MINUTES_PER_SPEAKER (audio per synthetic reader, default 1: many voices in a small corpus),
-       MAX_DURATION (longest training utterance kept by the preparation, s; default 15),
+       MAX_DURATION (longest training utterance: none longer is synthesised or kept, s; default 15),
        CONFIG (default configs/lab_small.yaml), DATA (default <repo>/data), EXP (default <repo>/exp/lab_small)"
 stage=1
 stop_stage=7
@@ -30,7 +30,7 @@ cd "$REPO_ROOT"
 DATA="$(abspath "${DATA:-$REPO_ROOT/data}")"
 EXP="$(abspath "${EXP:-$REPO_ROOT/exp/lab_small}")"
 CONFIG="$(abspath "${CONFIG:-$REPO_ROOT/configs/lab_small.yaml}")"
-TRAIN_HOURS="${TRAIN_HOURS:-8}"
+TRAIN_HOURS="${TRAIN_HOURS:-5.2}"
 EVAL_HOURS="${EVAL_HOURS:-0.1}"
 MINUTES_PER_SPEAKER="${MINUTES_PER_SPEAKER:-1}"
 MAX_DURATION="${MAX_DURATION:-15}"
