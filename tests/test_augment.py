@@ -99,7 +99,12 @@ def test_same_seed_same_draw_other_batch_other_draw():
     assert augment.draw(ON, 1, 7, 2) == augment.draw(ON, 1, 7, 2)
     draws = {augment.draw(ON, 1, k, 0) for k in range(20)}
     assert len(draws) > 1
-    assert {augment.draw(ON, 1, k, 0).speed for k in range(60)} == {0.9, 1.0, 1.1}
+    assert augment.draw(ON, 1, 7, 2, speed=1.1).speed == 1.1
+    speeds = [augment.speed_of(ON, 1, epoch, i) for epoch in range(3) for i in range(40)]
+    assert set(speeds) == {0.9, 1.0, 1.1} and speeds == [augment.speed_of(ON, 1, e, i) for e in range(3) for i in range(40)]
+    assert speeds[:40] != speeds[40:80]                                   # drawn anew every epoch
+    assert speeds != [augment.speed_of(ON, 2, e, i) for e in range(3) for i in range(40)]
+    assert augment.speed_of(AugmentConfig(), 1, 0, 0) == 1.0
 
 
 def _augmenting_config(prepared_corpus, tmp_path, **augment_keys):
@@ -111,27 +116,54 @@ def _augmenting_config(prepared_corpus, tmp_path, **augment_keys):
 
 
 def test_pipeline_augments_training_only_and_deterministically(prepared_corpus, tmp_path):
-    from deepspeech2.data.dataset import BatchSource, load_utterances, make_batches
+    from deepspeech2.data.dataset import BatchSource, load_utterances, training_schedule
     from deepspeech2.data.vocab import build_vocab
 
     cfg = _augmenting_config(prepared_corpus, tmp_path, speed_perturb=0.1, freq_masks=2, time_masks=2)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, batch_size=2))
     vocab = build_vocab(cfg)
     utts, _ = load_utterances(cfg.data.train_manifest, vocab, cfg, training=True)
-    batches = make_batches(utts, 2)
-    train_a = BatchSource(utts, batches, vocab, cfg, training=True)
-    train_b = BatchSource(utts, batches, vocab, cfg, training=True)
+    batches, epoch_of = training_schedule(utts, cfg, epochs=2)
+    train_a = BatchSource(utts, batches, vocab, cfg, training=True, epoch_of=epoch_of)
+    train_b = BatchSource(utts, batches, vocab, cfg, training=True, epoch_of=epoch_of)
     plain = BatchSource(utts, batches, vocab, cfg, training=False)
     for k in range(len(batches)):
         a, b, p = train_a[k], train_b[k], plain[k]
         np.testing.assert_array_equal(a[0], b[0])                 # same seed, same batch
         for pos, i in enumerate(a[4]):
-            choice = augment.draw(cfg.data.augment, cfg.train.seed, k, pos)
+            speed = augment.speed_of(cfg.data.augment, cfg.train.seed, epoch_of[k], i)
+            assert train_a.choices(k)[pos].speed == speed
             expected = num_frames(int(round(utts[i].duration * 16000)), cfg.features)
-            assert abs(a[1][pos] - expected / choice.speed) <= 2   # lengths follow the speed factor
+            assert abs(a[1][pos] - expected / speed) <= 2          # lengths follow the speed factor
             assert p[1][pos] == expected                            # evaluation: untouched
     other_seed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=2))
-    assert any(not np.array_equal(BatchSource(utts, batches, vocab, other_seed, training=True)[k][0], train_a[k][0])
-               for k in range(len(batches)))
+    assert any(not np.array_equal(BatchSource(utts, batches, vocab, other_seed, training=True, epoch_of=epoch_of)[k][0],
+                                  train_a[k][0]) for k in range(len(batches)))
+
+
+def test_each_epoch_groups_utterances_by_their_length_at_the_speed_drawn_for_them(prepared_corpus, tmp_path):
+    """Every utterance once per epoch; a batch holds neighbours in perturbed length (so it pads little),
+    which differ between epochs; without speed perturbation every epoch has the same batches."""
+    from deepspeech2.data.dataset import load_utterances, make_batches, training_schedule
+    from deepspeech2.data.vocab import build_vocab
+
+    cfg = _augmenting_config(prepared_corpus, tmp_path, speed_perturb=0.1)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, batch_size=2, shuffle=False))
+    vocab = build_vocab(cfg)
+    utts, _ = load_utterances(cfg.data.train_manifest, vocab, cfg, training=True)
+    batches, epoch_of = training_schedule(utts, cfg, epochs=3)
+    per_epoch = len(make_batches(utts, 2))
+    assert epoch_of == [e for e in range(3) for _ in range(per_epoch)]
+    for epoch in range(3):
+        mine = batches[epoch * per_epoch:(epoch + 1) * per_epoch]
+        assert sorted(i for batch in mine for i in batch) == list(range(len(utts)))
+        perturbed = [utts[i].n_frames / augment.speed_of(cfg.data.augment, cfg.train.seed, epoch, i) for batch in mine
+                     for i in batch]
+        assert perturbed == sorted(perturbed)                              # unshuffled: ascending
+    assert batches[:per_epoch] != batches[per_epoch:2 * per_epoch]
+    still = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=AugmentConfig()))
+    plain, _ = training_schedule(utts, still, epochs=2)
+    assert plain == make_batches(utts, 2) * 2
 
 
 def test_ctc_filter_allows_for_the_fastest_speed(prepared_corpus, tmp_path):
@@ -189,9 +221,11 @@ def test_vtlp_draw_is_last_bounded_and_counted():
     assert len({d.warp for d in draws}) > 5
     # the other choices are those of the same run without VTLP (their streams are unchanged)
     assert [dataclasses.replace(d, warp=1.0) for d in draws] == [augment.draw(ON, 1, k, 0) for k in range(60)]
-    assert augment.count(vtlp, 1, [(0, 4), (1, 4)])["warped"] == sum(
-        augment.draw(vtlp, 1, k, p).warp != 1.0 for k in (0, 1) for p in range(4))
-    assert augment.count(ON, 1, [(0, 4)])["warped"] == 0
+    assert augment.count(draws)["warped"] == sum(d.warp != 1.0 for d in draws) > 0
+    assert augment.count(augment.draw(ON, 1, k, 0, speed=0.9) for k in range(4)) == {
+        "speed": {"0.9": 4}, "noisy": sum(augment.draw(ON, 1, k, 0).noise_snr_db is not None for k in range(4)),
+        "warped": 0, "freq_masks": sum(w > 0 for k in range(4) for _, w in augment.draw(ON, 1, k, 0).freq_masks),
+        "time_masks": sum(w > 0 for k in range(4) for _, w in augment.draw(ON, 1, k, 0).time_masks)}
 
 
 def test_vtlp_is_refused_for_the_spectrogram_and_out_of_range():

@@ -2,14 +2,18 @@
 perturbation (a warped filterbank), SpecAugment masks.
 
 Every random choice for utterance ``position`` of global batch ``k`` comes from one generator
-seeded by ``(seed, k, position)``: the same run gives the same augmented batches in any worker,
-after a resume, and the training loop can count what was applied without touching audio
-(:func:`draw`). Evaluation never augments.
+seeded by ``(seed, k, position)``, except the speed factor, which is drawn per utterance and epoch
+(``(seed, epoch, utterance)``) before the epoch's batches are formed, so that the training batches
+group utterances by their length at that speed (a batch then pads little; Kaldi and ESPnet reach the
+same by making perturbed copies and sorting them). The same run gives the same augmented batches in
+any worker, after a resume, and the training loop can count what was applied without touching
+audio (:func:`draw`, :func:`speed_of`). Evaluation never augments.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Iterable
 
 import numpy as np
 import scipy.signal
@@ -17,11 +21,13 @@ import scipy.signal
 from deepspeech2.core.config import AugmentConfig
 from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
 
-__all__ = ["Choice", "enabled", "draw", "count", "speed_perturb", "add_noise", "spec_augment", "fastest_factor"]
+__all__ = ["Choice", "enabled", "draw", "speed_of", "count", "speed_perturb", "add_noise", "spec_augment",
+           "fastest_factor"]
 
 SPEED_DENOMINATOR = 100      # speed factors are applied as rational resampling ratios p/q, q ≤ this
 WARP_DECIMALS = 2            # VTLP factors are rounded to this many decimals (few distinct filterbanks)
 AUGMENT_STREAM = 7           # RNG sub-stream tag: independent of every other use of the seed
+SPEED_STREAM = 8             # ... of the per-utterance, per-epoch speed factors
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,19 @@ def fastest_factor(cfg: AugmentConfig) -> float:
     return max(speed_factors(cfg))
 
 
-def draw(cfg: AugmentConfig, seed: int, k: int, position: int) -> Choice:
-    """The augmentation of utterance ``position`` in global batch ``k`` (pure, cheap)."""
-    rng = np.random.default_rng([seed, AUGMENT_STREAM, k, position])
+def speed_of(cfg: AugmentConfig, seed: int, epoch: int, utterance: int) -> float:
+    """The speed factor of training utterance ``utterance`` in ``epoch`` (pure, cheap)."""
     factors = speed_factors(cfg)
-    speed = float(factors[int(rng.integers(len(factors)))])
+    if len(factors) == 1:
+        return factors[0]
+    rng = np.random.default_rng([seed, SPEED_STREAM, epoch, utterance])
+    return float(factors[int(rng.integers(len(factors)))])
+
+
+def draw(cfg: AugmentConfig, seed: int, k: int, position: int, speed: float = 1.0) -> Choice:
+    """The augmentation of utterance ``position`` in global batch ``k`` (pure, cheap), played at
+    ``speed`` (its :func:`speed_of` factor)."""
+    rng = np.random.default_rng([seed, AUGMENT_STREAM, k, position])
     snr = None
     if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:
         snr = float(rng.uniform(cfg.noise_snr_min, cfg.noise_snr_max))
@@ -76,19 +90,17 @@ def draw(cfg: AugmentConfig, seed: int, k: int, position: int) -> Choice:
     return Choice(speed, snr, noise_seed, colour, freq, time, warp)
 
 
-def count(cfg: AugmentConfig, seed: int, batches: list[tuple[int, int]]) -> dict:
-    """What augmentation did to the utterances of ``batches`` ((global batch k, size) pairs), as
-    counts for the training log: utterances per speed factor, noisy and warped utterances, masks drawn."""
+def count(choices: Iterable[Choice]) -> dict:
+    """What augmentation did, as counts for the training log: utterances per speed factor, noisy and
+    warped utterances, masks drawn."""
     speeds: dict[str, int] = {}
     noisy = warped = freq = time = 0
-    for k, size in batches:
-        for position in range(size):
-            choice = draw(cfg, seed, k, position)
-            speeds[f"{choice.speed:g}"] = speeds.get(f"{choice.speed:g}", 0) + 1
-            noisy += choice.noise_snr_db is not None
-            warped += choice.warp != 1.0
-            freq += sum(1 for _, width in choice.freq_masks if width > 0)
-            time += sum(1 for _, width in choice.time_masks if width > 0)
+    for choice in choices:
+        speeds[f"{choice.speed:g}"] = speeds.get(f"{choice.speed:g}", 0) + 1
+        noisy += choice.noise_snr_db is not None
+        warped += choice.warp != 1.0
+        freq += sum(1 for _, width in choice.freq_masks if width > 0)
+        time += sum(1 for _, width in choice.time_masks if width > 0)
     return {"speed": dict(sorted(speeds.items())), "noisy": noisy, "warped": warped, "freq_masks": freq,
             "time_masks": time}
 

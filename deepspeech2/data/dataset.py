@@ -25,7 +25,7 @@ from deepspeech2.data.shapes import conv_stack, output_lengths
 from deepspeech2.data.vocab import Vocab, normalize_transcript
 
 __all__ = ["Utterance", "load_utterances", "ctc_min_frames", "make_batches", "BatchSource",
-           "epoch_batches", "create_dataset", "COLUMNS"]
+           "epoch_batches", "training_schedule", "create_dataset", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 COLUMNS = ["features", "feature_lengths", "targets", "target_lengths", "indices"]
@@ -104,9 +104,11 @@ def load_utterances(manifest: str | Path, vocab: Vocab, cfg: Config,
     return kept, dropped
 
 
-def make_batches(utts: list[Utterance], batch_size: int) -> list[list[int]]:
-    """Group utterance indices by length: sorted ascending, then consecutive chunks."""
-    order = sorted(range(len(utts)), key=lambda i: (utts[i].n_frames, utts[i].utt_id))
+def make_batches(utts: list[Utterance], batch_size: int, frames: list[float] | None = None) -> list[list[int]]:
+    """Group utterance indices by length (``frames``, default their spectrogram frames): sorted
+    ascending, then consecutive chunks."""
+    length = frames or [u.n_frames for u in utts]
+    order = sorted(range(len(utts)), key=lambda i: (length[i], utts[i].utt_id))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
@@ -123,16 +125,35 @@ def epoch_batches(batches: list[list[int]], epoch: int, data_cfg: DataConfig, se
     return [batches[i] for i in order[rank * per_rank:(rank + 1) * per_rank]]
 
 
+def training_schedule(utts: list[Utterance], cfg: Config, epochs: int, rank: int = 0,
+                      world: int = 1) -> tuple[list[list[int]], list[int]]:
+    """Every epoch's batches of this rank, one after the other, and the epoch of each batch. Each
+    epoch groups the utterances by their length at the speed drawn for them that epoch
+    (``augment.speed_of``; without speed perturbation the grouping is the same every epoch)."""
+    schedule: list[list[int]] = []
+    epoch_of: list[int] = []
+    for epoch in range(epochs):
+        frames = [u.n_frames / augment.speed_of(cfg.data.augment, cfg.train.seed, epoch, i)
+                  for i, u in enumerate(utts)]
+        batches = epoch_batches(make_batches(utts, cfg.data.batch_size, frames), epoch, cfg.data, cfg.train.seed,
+                                rank, world)
+        schedule += batches
+        epoch_of += [epoch] * len(batches)
+    return schedule, epoch_of
+
+
 class BatchSource:
     """Random-access source: item k = padded batch k of the flattened multi-epoch schedule.
 
     Each item: features (N, 1, F, Tpad) float32, feature_lengths (N,) int32, targets (N, Smax) int32,
-    target_lengths (N,) int32, indices (N,) int32 (positions in ``utts``).
+    target_lengths (N,) int32, indices (N,) int32 (positions in ``utts``). ``epoch_of`` (training):
+    the epoch of each batch, which draws its utterances' speed factors (default: epoch 0).
     """
 
     def __init__(self, utts: list[Utterance], schedule: list[list[int]], vocab: Vocab, cfg: Config,
-                 training: bool = False):
+                 training: bool = False, epoch_of: list[int] | None = None):
         self.utts, self.schedule, self.vocab = utts, schedule, vocab
+        self.epoch_of = epoch_of
         self.augment = cfg.data.augment if training and augment.enabled(cfg.data.augment) else None
         self.seed = cfg.train.seed
         self.feature_cfg = cfg.features
@@ -157,10 +178,16 @@ class BatchSource:
                 np.save(fh, feats)
         return feats
 
-    def _augmented(self, utt: Utterance, k: int, position: int) -> np.ndarray:
-        """(F, T) features of training utterance ``position`` of batch ``k`` after its augmentation
-        (audio-level changes bypass the feature cache)."""
-        choice = augment.draw(self.augment, self.seed, k, position)
+    def choices(self, k: int) -> list[augment.Choice]:
+        """The augmentation of each utterance of batch ``k`` (training with augmentation only)."""
+        epoch = self.epoch_of[k] if self.epoch_of else 0
+        return [augment.draw(self.augment, self.seed, k, position,
+                             augment.speed_of(self.augment, self.seed, epoch, i))
+                for position, i in enumerate(self.schedule[k])]
+
+    def _augmented(self, utt: Utterance, choice: augment.Choice) -> np.ndarray:
+        """(F, T) features of a training utterance after its augmentation ``choice`` (audio-level
+        changes bypass the feature cache)."""
         if choice.speed == 1.0 and choice.noise_snr_db is None and choice.warp == 1.0:
             feats = self._features(utt)
         else:
@@ -175,7 +202,7 @@ class BatchSource:
         if self.augment is None:
             feats = [self._features(self.utts[i]) for i in members]
         else:
-            feats = [self._augmented(self.utts[i], k, pos) for pos, i in enumerate(members)]
+            feats = [self._augmented(self.utts[i], choice) for i, choice in zip(members, self.choices(k))]
         lengths = np.array([f.shape[1] for f in feats], np.int32)
         t_pad = int(-(-lengths.max() // self.bucket) * self.bucket)
         batch = np.zeros((len(feats), 1, feats[0].shape[0], t_pad), np.float32)

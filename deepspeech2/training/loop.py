@@ -24,7 +24,7 @@ from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
 from deepspeech2.core.device import CpuMeter
 from deepspeech2.data import augment
-from deepspeech2.data.dataset import BatchSource, create_dataset, epoch_batches, load_utterances, make_batches
+from deepspeech2.data.dataset import BatchSource, create_dataset, load_utterances, make_batches, training_schedule
 from deepspeech2.core.files import atomic_write_text
 from deepspeech2.core.logs import setup_logging
 from deepspeech2.core.signals import StopRequest
@@ -84,9 +84,8 @@ class _Run:
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
         if cfg.train.max_steps > 0:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
-        schedule = [b for e in range(cfg.train.epochs)
-                    for b in epoch_batches(self.batches, e, cfg.data, cfg.train.seed, self.rank, self.world)]
-        self.source = BatchSource(self.utts, schedule, self.vocab, cfg, training=True)
+        schedule, epoch_of = training_schedule(self.utts, cfg, cfg.train.epochs, self.rank, self.world)
+        self.source = BatchSource(self.utts, schedule, self.vocab, cfg, training=True, epoch_of=epoch_of)
         self.net = build_network(cfg, self.vocab, pretrained=cfg.train.pretrained)
         self.optimizer = build_optimizer(self.net, cfg)
         self.loss_fn = CTCLoss(self.vocab.blank)
@@ -152,8 +151,7 @@ def _end_of_epoch(run: _Run, step: int, status: _RunStatus, metrics_file: Path) 
         log.info("epoch %d dev: %s", epoch, {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
     if run.source.augment is not None:
         done = range(step - run.steps_per_epoch, step)
-        metrics["augmented"] = augment.count(run.source.augment, run.cfg.train.seed,
-                                             [(k, len(run.source.schedule[k])) for k in done])
+        metrics["augmented"] = augment.count(choice for k in done for choice in run.source.choices(k))
         log.info("epoch %d augmentation: %s", epoch, metrics["augmented"])
     if run.is_main:
         _write_metrics(metrics_file, {"type": "epoch", "step": step, **epoch_fields(step, run.steps_per_epoch),
