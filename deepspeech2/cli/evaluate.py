@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deepspeech2.inference.evaluate import DECODERS, evaluate
+from deepspeech2.inference.evaluate import DECODERS, decoder_kinds, evaluate
 
 __all__ = ["main", "EVAL_FLAGS"]
 
@@ -12,9 +12,11 @@ log = logging.getLogger(__name__)
 
 
 def _decoder_list(text: str) -> list[str]:
-    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
-    unknown = [kind for kind in kinds if kind not in DECODERS]
-    if unknown or not kinds:
+    try:
+        kinds = decoder_kinds([kind.strip() for kind in text.split(",") if kind.strip()])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} (got {text!r})") from None
+    if not kinds:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(DECODERS)}, got {text!r}")
     return kinds
 

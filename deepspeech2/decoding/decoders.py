@@ -265,13 +265,22 @@ class _Beams(NamedTuple):
     p_label: np.ndarray
 
 
+def _stays(beams: _Beams, row: np.ndarray, tree: _PrefixTree, blank: int):
+    """(last labels (B,), ln P(prefix) (B,), ln P of staying on each prefix through a blank, and through
+    its last label repeated): what every frame scores, whether or not a prefix may grow."""
+    nodes, pb, pnb = beams
+    last = np.array([tree.label[n] for n in nodes])  # -1 for the empty prefix
+    total = np.logaddexp(pb, pnb)
+    stay_pb = total + row[blank]
+    stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)  # a repeated label collapses
+    return last, total, stay_pb, stay_pnb
+
+
 def _stay(beams: _Beams, row: np.ndarray, tree: _PrefixTree, blank: int) -> _Beams:
     """A frame whose pruning allows no label: every prefix stays (blank, or its last label repeated),
     none grows, so there is nothing to rank (B <= beam width); only impossible prefixes leave."""
-    nodes, pb, pnb = beams
-    last = np.array([tree.label[n] for n in nodes])
-    stay_pb = np.logaddexp(pb, pnb) + row[blank]
-    stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)
+    nodes = beams.nodes
+    _, _, stay_pb, stay_pnb = _stays(beams, row, tree, blank)
     alive = np.flatnonzero(np.isfinite(np.logaddexp(stay_pb, stay_pnb)))
     if len(alive) == len(nodes):
         return _Beams(nodes, stay_pb, stay_pnb)
@@ -282,11 +291,8 @@ def _step(beams: _Beams, row: np.ndarray, allowed: np.ndarray, tree: _PrefixTree
           beam_width: int) -> _Beams:
     """One frame of prefix beam search on (C,) log-probs, scoring all B x C moves at once."""
     nodes, pb, pnb = beams
-    last = np.array([tree.label[n] for n in nodes])  # -1 for the empty prefix
+    last, total, stay_pb, stay_pnb = _stays(beams, row, tree, blank)
     lm = np.array([tree.lm_score[n] for n in nodes])
-    total = np.logaddexp(pb, pnb)
-    stay_pb = total + row[blank]
-    stay_pnb = np.where(last >= 0, pnb + row[last], _NEG_INF)  # a repeated label collapses
     if tree.strict:  # strict lexicon: only spellings of the LM's words
         allowed = allowed[None, :] & np.stack([tree.lexicon_mask(n) for n in nodes])
     ext = np.where(allowed, total[:, None] + row[None, :], _NEG_INF)  # (B, C) -> child prefixes

@@ -11,9 +11,17 @@ from deepspeech2.data.manifest import read_manifest
 from deepspeech2.decoding.evaluator import Evaluator, set_name, write_reports
 from deepspeech2.inference.acoustic import load_acoustic_model
 
-__all__ = ["evaluate", "SkippedUtterancesError"]
+__all__ = ["evaluate", "decoder_kinds", "SkippedUtterancesError"]
 _LISTED = 10   # skipped files named in the error message
 DECODERS: tuple[str, ...] = get_args(DecoderKind)
+
+
+def decoder_kinds(kinds: Sequence[str]) -> list[str]:
+    """``kinds`` without repeats, in order; ValueError naming any that is not a decoder."""
+    unknown = sorted(set(kinds) - set(DECODERS))
+    if unknown:
+        raise ValueError(f"unknown decoder(s) {', '.join(unknown)}: choose from {', '.join(DECODERS)}")
+    return list(dict.fromkeys(kinds))
 
 
 class SkippedUtterancesError(ValueError):
@@ -41,10 +49,7 @@ def evaluate(cfg: Config, model_path: str | Path, allow_skipped: bool = False,
     that cannot be, unless ``allow_skipped`` (then the summaries' ``skipped`` lists them)."""
     if not cfg.data.test_manifest:
         raise ValueError("no manifest to evaluate: pass --manifest or set data.test_manifest")
-    decoders = list(dict.fromkeys(decoders)) or [cfg.eval.decoder]
-    unknown = sorted(set(decoders) - set(DECODERS))
-    if unknown:
-        raise ValueError(f"unknown decoder(s) {', '.join(unknown)}: choose from {', '.join(DECODERS)}")
+    decoders = decoder_kinds(decoders) or [cfg.eval.decoder]
     model = load_acoustic_model(model_path, cfg)
     cfg = replace(cfg, features=model.features)
     evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest)

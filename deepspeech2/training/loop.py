@@ -24,7 +24,7 @@ from deepspeech2.training import checkpoint as ckpt_io
 from deepspeech2.core.config import Config, config_to_dict, save_config
 from deepspeech2.core.device import CpuMeter
 from deepspeech2.data import augment
-from deepspeech2.data.dataset import BatchSource, create_dataset, load_utterances, make_batches, training_schedule
+from deepspeech2.data.dataset import BatchSource, create_dataset, load_utterances, training_schedule
 from deepspeech2.core.files import atomic_write_text
 from deepspeech2.core.logs import setup_logging
 from deepspeech2.core.signals import StopRequest
@@ -79,12 +79,11 @@ class _Run:
         self.ckpt_dir = self.out / ckpt_io.CHECKPOINT_DIR
         self.vocab = build_vocab(cfg)
         self.utts, self.dropped = load_utterances(cfg.data.train_manifest, self.vocab, cfg, True)
-        self.batches = make_batches(self.utts, cfg.data.batch_size)
-        self.steps_per_epoch = len(self.batches) // self.world
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        schedule, epoch_of = training_schedule(self.utts, cfg, cfg.train.epochs, self.rank, self.world)
+        self.steps_per_epoch = len(schedule) // cfg.train.epochs       # every epoch has this rank's share
+        self.total_steps = len(schedule)
         if cfg.train.max_steps > 0:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
-        schedule, epoch_of = training_schedule(self.utts, cfg, cfg.train.epochs, self.rank, self.world)
         self.source = BatchSource(self.utts, schedule, self.vocab, cfg, training=True, epoch_of=epoch_of)
         self.net = build_network(cfg, self.vocab, pretrained=cfg.train.pretrained)
         self.optimizer = build_optimizer(self.net, cfg)
