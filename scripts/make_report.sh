@@ -5,7 +5,7 @@
 set -euo pipefail
 usage="Usage: bash scripts/make_report.sh [--rerun] [--with-long]
   --rerun      run the quickstart, the resume and the speed-up study again even if their results exist
-  --with-long  also run the longer recipe (configs/lab_long.yaml, about an hour of training) if exp/lab_long has no results"
+  --with-long  also run the longer recipe (configs/lab_long.yaml, under 2 h of training) if exp/lab_long has no results"
 RERUN=0 WITH_LONG=0
 for arg in "$@"; do
   case "$arg" in
@@ -25,7 +25,7 @@ if [ "$RERUN" = 1 ] || [ ! -f "$EXP/results.json" ]; then
   bash scripts/quickstart.sh
 fi
 if [ "$WITH_LONG" = 1 ] && [ ! -f "$LONG/results.json" ]; then
-  TRAIN_HOURS=11 EVAL_HOURS=0.2 MINUTES_PER_SPEAKER=1 DATA="$REPO_ROOT/data/long" EXP="$LONG" \
+  TRAIN_HOURS=20 EVAL_HOURS=0.2 MINUTES_PER_SPEAKER=1 DATA="$REPO_ROOT/data/long" EXP="$LONG" \
     CONFIG="$REPO_ROOT/configs/lab_long.yaml" bash scripts/quickstart.sh
 fi
 if [ "$RERUN" = 1 ] || [ ! -f "$SPEEDUP/speedup.json" ]; then

@@ -98,14 +98,11 @@ def test_lab_presets_differ_from_their_base_only_in_recipe_length(repo_root):
     base = load_config(repo_root / "configs" / "lab_base.yaml")
     small = load_config(repo_root / "configs" / "lab_small.yaml")
     long = load_config(repo_root / "configs" / "lab_long.yaml")
-    assert long.model == base.model and small.features == long.features == base.features
-    assert dataclasses.replace(small.model, conv_channels=base.model.conv_channels,
-                               conv_stack=base.model.conv_stack) == base.model   # only the front end differs
-    assert small.model.conv_channels < base.model.conv_channels                 # faster
-    assert output_frame_seconds(small.model, small.features) < output_frame_seconds(base.model, base.features)  # more CTC frames per label
-    assert small.eval == long.eval == base.eval                            # one decoding recipe
-    assert small.train.epochs != base.train.epochs and long.train.epochs != base.train.epochs
-    assert small.data.max_duration == long.data.max_duration == 16.0
-    assert small.data.augment.speed_perturb > 0 and long.data.augment.speed_perturb > 0
-    assert long.data.augment.freq_masks > 0 and not small.data.augment.freq_masks   # SpecAugment: long only
+    for section in ("data", "features", "model", "eval", "export"):         # one network, one recipe
+        assert getattr(small, section) == getattr(long, section) == getattr(base, section), section
+    assert output_frame_seconds(base.model, base.features) < 0.04           # > 25 frames/s: CTC frames per label
+    assert base.data.max_duration == 16.0 and base.data.augment.speed_perturb > 0
+    assert not base.data.augment.freq_masks                                 # SpecAugment trailed (row 20)
+    assert small.train.epochs < long.train.epochs                           # the longer recipe is longer
+    assert small.optim.lr == long.optim.lr and small.optim.anneal > long.optim.anneal   # slower decay
     assert not small.data.train_manifest and not small.train.output_dir   # given on the command line
