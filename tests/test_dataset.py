@@ -115,3 +115,28 @@ def test_more_workers_than_cores_are_capped_with_a_warning(tiny_config, caplog):
     got = list(create_dataset(source, data_cfg).create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert len(got) == 2
     assert "CPU cores: using" in caplog.text
+
+
+def test_workers_lower_their_own_priority_not_the_steps(tiny_config):
+    """data.worker_nice: the pipeline's worker threads run at a higher niceness; the thread that built
+    the source (the training step's) keeps its own."""
+    import dataclasses
+
+    seen = []
+
+    class Recording(BatchSource):
+        def __getitem__(self, k):
+            item = super().__getitem__(k)
+            seen.append(os.getpriority(os.PRIO_PROCESS, 0))   # Linux: the calling thread's niceness
+            return item
+
+    vocab = Vocab()
+    utts, _ = load_utterances(tiny_config.data.train_manifest, vocab, tiny_config, training=True)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    cfg = dataclasses.replace(tiny_config, data=dataclasses.replace(tiny_config.data, worker_nice=5))
+    source = Recording(utts, make_batches(utts, 2)[:3], vocab, cfg)
+    source[0]                                                   # the owner's own call: no change
+    data_cfg = DataConfig(num_workers=2, python_multiprocessing=False)
+    got = list(create_dataset(source, data_cfg).create_tuple_iterator(num_epochs=1, output_numpy=True))
+    assert len(got) == 3 and os.getpriority(os.PRIO_PROCESS, 0) == own
+    assert seen[0] == own and seen[1:] and set(seen[1:]) == {min(own + 5, 19)}

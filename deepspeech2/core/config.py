@@ -84,6 +84,8 @@ class DataConfig:
     num_workers: int = 2           # feature-extraction workers in the dataset pipeline
     python_multiprocessing: bool = True  # worker processes (True) or threads (False)
     prefetch_size: int = 4         # batches the pipeline keeps ready ahead of the model
+    worker_nice: int = 0           # niceness added to the workers' threads (0-19): higher = they take
+                                   # the CPU only when the step's threads leave it (CPU training)
     bucket_frames: int = 200       # padded time lengths are rounded up to a multiple of this
     sortagrad: bool = True         # first epoch in ascending length order (SortaGrad)
     shuffle: bool = True           # shuffle batches after the first epoch

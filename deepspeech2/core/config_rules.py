@@ -38,11 +38,13 @@ class Range:
 
 POSITIVE, AT_LEAST_ONE, NON_NEGATIVE = Range(0, low_open=True), Range(1), Range(0)
 PROBABILITY = Range(0, 1)
+MAX_NICE = 19                       # the lowest scheduling priority of a Linux thread
 RANGE_RULES: dict[str, Range] = {
     "data.batch_size": AT_LEAST_ONE,
     "data.eval_batch_size": AT_LEAST_ONE,
     "data.num_workers": NON_NEGATIVE,
     "data.prefetch_size": NON_NEGATIVE,
+    "data.worker_nice": Range(0, MAX_NICE),
     "data.bucket_frames": NON_NEGATIVE,
     "data.min_duration": NON_NEGATIVE,
     "data.max_duration": NON_NEGATIVE,

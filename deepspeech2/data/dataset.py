@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,9 @@ class BatchSource:
         self.feature_cfg = cfg.features
         self.bucket = max(1, cfg.data.bucket_frames)
         self.cache_dir = Path(cfg.data.feature_cache_dir) if cfg.data.feature_cache_dir else None
+        self.worker_nice = cfg.data.worker_nice
+        self._owner = _thread_id()      # the thread that builds the source (the step's) keeps its priority
+        self._niced: set[tuple[int, int]] = set()
 
     def __len__(self) -> int:
         return len(self.schedule)
@@ -197,7 +201,16 @@ class BatchSource:
             feats = compute_features(audio, self.feature_cfg, choice.warp)
         return augment.spec_augment(feats, choice, self.augment.time_mask_max_ratio)
 
+    def _lower_priority(self) -> None:
+        """Once per worker thread/process: add ``data.worker_nice`` to its niceness (Linux: per thread),
+        so that the workers fill the cores the step leaves idle instead of preempting its op threads."""
+        me = _thread_id()
+        if self.worker_nice and me != self._owner and me not in self._niced:
+            os.nice(self.worker_nice)
+            self._niced.add(me)
+
     def __getitem__(self, k: int):
+        self._lower_priority()
         members = self.schedule[k]
         if self.augment is None:
             feats = [self._features(self.utts[i]) for i in members]
@@ -214,6 +227,10 @@ class BatchSource:
         for row, ids in enumerate(labels):
             targets[row, :len(ids)] = ids
         return batch, lengths, targets, target_lengths, np.array(members, np.int32)
+
+
+def _thread_id() -> tuple[int, int]:
+    return os.getpid(), threading.get_native_id()
 
 
 def create_dataset(source: BatchSource, data_cfg: DataConfig, start: int = 0):
