@@ -117,7 +117,7 @@ def test_graph_step_learns_for_both_rnn_types(rnn_type):
     # regression (the compile error on the dynamic axis); the LSTM is held to learning over two shapes.
     n_steps = 12 if rnn_type == "lstm" else 1
     losses = [float(step(*_batch(t=120 + 20 * (i % 2)))[0].asnumpy()) for i in range(n_steps)]   # two shapes
-    assert len(losses) == n_steps and np.isfinite(losses[0])   # compiled for both shapes; sound first forward
+    assert len(losses) == n_steps and np.isfinite(losses[0])   # compiled (LSTM: both shapes); sound first forward
     if rnn_type == "lstm":
         assert np.all(np.isfinite(losses))
         assert min(losses[-2:]) < 0.9 * max(losses[:2]), losses

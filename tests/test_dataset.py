@@ -6,6 +6,7 @@ import soundfile
 
 from deepspeech2.data.audio import load_audio
 from deepspeech2.core.config import DataConfig, load_config
+from deepspeech2.core.config_rules import MAX_NICE
 from deepspeech2.data.dataset import (BatchSource, create_dataset, ctc_min_frames, epoch_batches, load_utterances,
                                  make_batches)
 from deepspeech2.data.features import spectrogram
@@ -139,4 +140,4 @@ def test_workers_lower_their_own_priority_not_the_steps(tiny_config):
     data_cfg = DataConfig(num_workers=2, python_multiprocessing=False)
     got = list(create_dataset(source, data_cfg).create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert len(got) == 3 and os.getpriority(os.PRIO_PROCESS, 0) == own
-    assert seen[0] == own and seen[1:] and set(seen[1:]) == {min(own + 5, 19)}
+    assert seen[0] == own and seen[1:] and set(seen[1:]) == {min(own + 5, MAX_NICE)}

@@ -20,6 +20,7 @@ from deepspeech2.data import augment
 from deepspeech2.data.audio import AudioError, audio_duration, load_audio
 from deepspeech2.core.files import atomic_path
 from deepspeech2.core.config import Config, DataConfig, FeatureConfig, ModelConfig
+from deepspeech2.core.config_rules import MAX_NICE
 from deepspeech2.data.features import compute_features, num_frames
 from deepspeech2.data.manifest import read_manifest
 from deepspeech2.data.shapes import conv_stack, output_lengths
@@ -160,9 +161,8 @@ class BatchSource:
         self.feature_cfg = cfg.features
         self.bucket = max(1, cfg.data.bucket_frames)
         self.cache_dir = Path(cfg.data.feature_cache_dir) if cfg.data.feature_cache_dir else None
-        self.worker_nice = cfg.data.worker_nice
         self._owner = _thread_id()      # the thread that builds the source (the step's) keeps its priority
-        self._niced: set[tuple[int, int]] = set()
+        self._worker_niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + cfg.data.worker_nice, MAX_NICE)
 
     def __len__(self) -> int:
         return len(self.schedule)
@@ -202,12 +202,10 @@ class BatchSource:
         return augment.spec_augment(feats, choice, self.augment.time_mask_max_ratio)
 
     def _lower_priority(self) -> None:
-        """Once per worker thread/process: add ``data.worker_nice`` to its niceness (Linux: per thread),
-        so that the workers fill the cores the step leaves idle instead of preempting its op threads."""
-        me = _thread_id()
-        if self.worker_nice and me != self._owner and me not in self._niced:
-            os.nice(self.worker_nice)
-            self._niced.add(me)
+        """In a worker thread/process: run at the owner's niceness + ``data.worker_nice`` (Linux: per
+        thread), so that the workers fill the cores the step leaves idle instead of preempting its op threads."""
+        if _thread_id() != self._owner and os.getpriority(os.PRIO_PROCESS, 0) < self._worker_niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, self._worker_niceness)
 
     def __getitem__(self, k: int):
         self._lower_priority()
