@@ -10,6 +10,8 @@ usage="Usage: bash scripts/quickstart.sh [--stage N] [--stop_stage M]
   env: TRAIN_HOURS (synthetic train-clean-100 hours, default 5.2), EVAL_HOURS (each eval split, default 0.1),
        MINUTES_PER_SPEAKER (audio per synthetic reader, default 1: many voices in a small corpus),
        MAX_DURATION (longest training utterance: none longer is synthesised or kept, s; default 15),
+       OOV_PENALTY (the soft lexicon's cost per letter of a word the LM lacks, tuned on dev against the strict
+       lexicon; default 2),
        CONFIG (default configs/lab_small.yaml), DATA (default <repo>/data), EXP (default <repo>/exp/lab_small)"
 stage=1
 stop_stage=7
@@ -34,6 +36,7 @@ TRAIN_HOURS="${TRAIN_HOURS:-5.2}"
 EVAL_HOURS="${EVAL_HOURS:-0.1}"
 MINUTES_PER_SPEAKER="${MINUTES_PER_SPEAKER:-1}"
 MAX_DURATION="${MAX_DURATION:-15}"
+OOV_PENALTY="${OOV_PENALTY:-2}"   # the soft lexicon's cost per unknown letter that dev weighs against the strict one
 PREPARED="$DATA/LibriSpeech_dataset"
 LOG="$EXP/quickstart.log"
 TIMES="$EXP/stage_times.tsv"
@@ -57,8 +60,9 @@ overrides=(data.train_manifest="$PREPARED/libri_train_manifest.json"
            data.val_manifest="$PREPARED/libri_val_manifest.json"
            train.output_dir="$EXP")
 CKPT="$EXP/checkpoints/best.ckpt"
-tuned_lm_weights() {  # "alpha beta" chosen on dev by ds2-tune-lm in stage 5
-  python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; print(b["alpha"], b["beta"])' "$EXP/lm_tuning.json"
+tuned_lm_weights() {  # "alpha beta oov_penalty" chosen on dev by ds2-tune-lm in stage 5 (null penalty: strict lexicon)
+  python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; p = b["oov_penalty"]
+print(b["alpha"], b["beta"], "inf" if p is None else p)' "$EXP/lm_tuning.json"
 }
 
 if stage_on 1; then
@@ -97,13 +101,14 @@ if stage_on 5; then
   lm_text=(--manifest "$PREPARED/libri_train_manifest.json")
   [ -f "$DATA/corpus/librispeech-lm-norm.txt.gz" ] && lm_text=(--text "$DATA/corpus/librispeech-lm-norm.txt.gz")
   timed lm ds2-build-lm "${lm_text[@]}" --order 3 --out "$EXP/lm.arpa"
+  # the strict lexicon (inf) or a soft one that spells unknown words at OOV_PENALTY per letter, chosen on dev
   timed lm_tune ds2-tune-lm --config "$CONFIG" --model "$CKPT" --manifest "$PREPARED/libri_val_manifest.json" \
-    --lm "$EXP/lm.arpa" --out "$EXP/lm_tuning.json"
-  read -r lm_alpha lm_beta < <(tuned_lm_weights)
+    --lm "$EXP/lm.arpa" --oov-penalties "inf,$OOV_PENALTY" --out "$EXP/lm_tuning.json"
+  read -r lm_alpha lm_beta lm_oov < <(tuned_lm_weights)
   for set in test_clean test_other test_heldout; do   # greedy and beam search over one pass of the network
     CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
       --decoders greedy,beam data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
-      eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta"
+      eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta" eval.oov_penalty="$lm_oov"
   done
   wait "$baseline_pid" || { echo "ERROR: the pocketsphinx baseline failed; see $EXP/baseline/pocketsphinx.log" >&2; exit 1; }
   trap - EXIT
@@ -116,9 +121,9 @@ if stage_on 6; then
   mapfile -t files < <(find "$PREPARED/test_clean/wav" -name '*.wav' | sort | head -n 3)
   decoding=()   # beam search with the tuned LM when stage 5 made one, else greedy
   if [ -f "$EXP/lm_tuning.json" ]; then
-    read -r lm_alpha lm_beta < <(tuned_lm_weights)
+    read -r lm_alpha lm_beta lm_oov < <(tuned_lm_weights)
     decoding=(--config "$CONFIG" --decoder beam --lm_path "$EXP/lm.arpa" --set eval.lm_alpha="$lm_alpha"
-              --set eval.lm_beta="$lm_beta")
+              --set eval.lm_beta="$lm_beta" --set eval.oov_penalty="$lm_oov")
   fi
   timed transcribe ds2-transcribe --model "$EXP/deepspeech2.mindir" "${decoding[@]}" "${files[@]}"
 fi
