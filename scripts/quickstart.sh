@@ -37,6 +37,9 @@ EVAL_HOURS="${EVAL_HOURS:-0.1}"
 MINUTES_PER_SPEAKER="${MINUTES_PER_SPEAKER:-1}"
 MAX_DURATION="${MAX_DURATION:-15}"
 OOV_PENALTY="${OOV_PENALTY:-2}"   # the soft lexicon's cost per unknown letter that dev weighs against the strict one
+# checked before any work, not when stage 5 first uses it after training
+[[ "$OOV_PENALTY" =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+|inf)$ ]] || {
+  echo "ERROR: OOV_PENALTY must be a non-negative number or inf (a cost per letter), got '$OOV_PENALTY'" >&2; exit 2; }
 PREPARED="$DATA/LibriSpeech_dataset"
 LOG="$EXP/quickstart.log"
 TIMES="$EXP/stage_times.tsv"
