@@ -76,6 +76,40 @@ def test_every_state_slot_is_differentiated_exactly():
         np.testing.assert_allclose(grad.asnumpy(), numeric, rtol=1e-3, atol=1e-4, err_msg=f"argument {k}")
 
 
+def _states_and_grads(gates_in, lengths, w_hh, bias, weights):
+    rec = MaskedLSTMRecurrence()
+
+    def loss(g, w, b):
+        states = rec(g, Tensor(lengths), w, b)
+        return (states * Tensor(weights.astype(np.float32))).sum(), states
+
+    (_, states), grads = mindspore.value_and_grad(loss, (0, 1, 2), has_aux=True)(
+        *(Tensor(a.astype(np.float32)) for a in (gates_in, w_hh, bias)))
+    return states.asnumpy(), [g.asnumpy() for g in grads]
+
+
+@pytest.mark.parametrize("lengths", [(7,), (7, 3, 5, 1), (2, 6, 0)])
+@pytest.mark.parametrize("dirs", [1, 2])
+@pytest.mark.parametrize("hidden", [3, 40])
+def test_schedules_and_thread_counts_give_the_same_states_and_gradients(monkeypatch, lengths, dirs, hidden):
+    """The recurrence shared by threads (blocks of units, a barrier per step) equals one thread per direction
+    and torch's equations, for 1-3 threads, odd and zero lengths, batch 1, blocks of unequal width (H = 40
+    splits 32 + 8 over 2 threads) and a thread with no units (H = 3)."""
+    args = _recurrence_inputs(lengths=lengths, hidden=hidden, dirs=dirs, seed=11)
+    weights = np.random.default_rng(12).standard_normal(_reference_states(*args).shape)
+    monkeypatch.setenv("DS2_LSTM_SCHEDULE", "directions")
+    monkeypatch.setenv("DS2_CPU_THREADS", "1")
+    base_states, base_grads = _states_and_grads(*args, weights)
+    np.testing.assert_allclose(base_states, _reference_states(*args), atol=2e-5)
+    for schedule, threads in [("directions", "2"), ("units", "2"), ("units", "3"), ("auto", "2")]:
+        monkeypatch.setenv("DS2_LSTM_SCHEDULE", schedule)
+        monkeypatch.setenv("DS2_CPU_THREADS", threads)
+        states, grads = _states_and_grads(*args, weights)
+        np.testing.assert_allclose(states, base_states, rtol=1e-5, atol=1e-6, err_msg=f"{schedule} {threads}")
+        for k, (got, want) in enumerate(zip(grads, base_grads)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"{schedule} {threads} argument {k}")
+
+
 def test_nan_input_propagates():
     """The kernel is built with -ffast-math; a NaN must still reach the output (the training step's
     finite check relies on it)."""
