@@ -31,7 +31,7 @@ bench "batch 8, GRAPH, bucketing"                 "${ZOO[@]}" --batch 8
 bench "batch 8, GRAPH, pad 1250"                  "${ZOO[@]}" --batch 8 --pad-to 1250
 bench "batch 8, 1 thread"                         "${ZOO[@]}" --batch 8 train.cpu_threads=1
 bench "batch 8, amp O2 float16"                   "${ZOO[@]}" --batch 8 train.amp_level=O2 train.loss_scale=dynamic
-bench "batch 8, own LSTM kernel (custom)"         "${ZOO[@]}" --batch 8 model.rnn_impl=custom
+bench "batch 8, MindSpore's fused LSTM"           "${ZOO[@]}" --batch 8 model.rnn_impl=fused
 if [ "$QUICK" != "--quick" ]; then
   bench "batch 16, GRAPH, bucketing"              "${ZOO[@]}" --batch 16
   bench "batch 20, GRAPH, bucketing"              "${ZOO[@]}" --batch 20
@@ -39,7 +39,7 @@ fi
 bench "lab_small preset, batch 8"                 "${SMALL[@]}" --batch 8 --profile "$OUT/profile_matmul_conv"
 bench "lab_small, oneDNN convs + AVX2 cap"        "${SMALL[@]}" --batch 8 model.conv_impl=onednn \
   --profile "$OUT/profile_onednn_conv"
-bench "lab_small, own LSTM kernel (custom)"       "${SMALL[@]}" --batch 8 model.rnn_impl=custom
+bench "lab_small, MindSpore's fused LSTM"         "${SMALL[@]}" --batch 8 model.rnn_impl=fused
 bench "lab_small, 1 thread"                       "${SMALL[@]}" --batch 8 train.cpu_threads=1
 bench "lab_small, jit_level O1 (op fusion)"        "${SMALL[@]}" --batch 8 train.jit_level=O1
 bench "lab_small, batch 16"                       "${SMALL[@]}" --batch 16

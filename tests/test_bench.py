@@ -27,7 +27,7 @@ def test_train_step_record_with_overrides_between_and_after_options(tmp_path):
     assert record["audio_s_per_s"] == pytest.approx(2 * 1.5 / record["s_per_step"])
     assert record["peak_rss_gb"] > 0 and record["epoch_hours"] > 0
     assert record["cpu"] == cpu_model()                     # every speed figure names its CPU
-    assert record["rnn_impl"] == "auto"                     # the kernel is part of the setting
+    assert record["rnn_impl"] == "custom"                   # the kernel that ran is part of the setting
 
 
 def test_speedup_table_names_the_cpus_of_its_records(tmp_path):
@@ -46,15 +46,16 @@ def test_own_lstm_kernel_is_paired_with_the_fused_one_of_the_same_setting():
 
     step = {"bench": "train-step", "label": "fused", "model": "lstm 5x1024", "batch": 8, "seconds": 10.0,
             "mode": "graph", "amp_level": "O0", "threads": 2, "pad_to": 0, "s_per_step": 10.0, "audio_s_per_s": 8.0,
-            "epoch_hours": 12.0, "gflops": 40.0, "peak_rss_gb": 8.0, "cpu": "CPU A", "rnn_impl": "auto"}
+            "epoch_hours": 12.0, "gflops": 40.0, "peak_rss_gb": 8.0, "cpu": "CPU A", "rnn_impl": "fused"}
     custom = {**step, "label": "own", "rnn_impl": "custom", "s_per_step": 11.0, "peak_rss_gb": 5.0}
     records = [step, {**step, "label": "O2", "amp_level": "O2", "s_per_step": 9.0}, custom,
                {**custom, "batch": 16}]                 # custom at batch 16 has no fused partner
     table = build_table(records)
-    assert table["kernel_pairs"] == [{"model": "lstm 5x1024", "batch": 8, "auto_s_per_step": 10.0,
-                                      "custom_s_per_step": 11.0, "auto_peak_rss_gb": 8.0, "custom_peak_rss_gb": 5.0}]
+    assert table["kernel_pairs"] == [{"model": "lstm 5x1024", "batch": 8, "fused_s_per_step": 10.0,
+                                      "custom_s_per_step": 11.0, "fused_peak_rss_gb": 8.0, "custom_peak_rss_gb": 5.0}]
     assert _kernel_summary(json.loads(json.dumps(table))) == "lstm 5x1024（批大小 8）每步 11.00 秒对 10.00 秒（1.10 倍），峰值内存 5.00 GB 对 8.00 GB"
     assert build_table([{k: v for k, v in step.items() if k != "rnn_impl"}])["kernel_pairs"] == []   # old records
+    assert build_table([{**step, "rnn_impl": "auto"}, custom])["kernel_pairs"] == []
 
 
 def test_report_says_which_worker_kind_was_faster():
@@ -104,7 +105,8 @@ def test_profiled_train_step_names_the_ops_that_cost_time(tmp_path, repo_root):
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     ops = record["op_ms_per_step"]
     assert ops and all(ms >= 0 for ms in ops.values())
-    assert "LSTM" in ops and "Im2Col" in ops and "Conv2D" not in ops          # the MatMul conv ran
+    assert "Custom" in ops and "LSTM" not in ops                                # our LSTM kernel ran (auto)
+    assert "Im2Col" in ops and "Conv2D" not in ops                                # the MatMul conv ran
 
 
 def test_data_pipeline_with_and_without_the_training_augmentation(tmp_path, prepared_corpus):

@@ -34,7 +34,7 @@ def test_custom_rnn_checkpoint_exports_without_custom_ops(tiny_checkpoint_with, 
     ckpt, cfg = tiny_checkpoint_with("model.rnn_impl=custom")
     cfg = dataclasses.replace(cfg, export=dataclasses.replace(cfg.export, file_name=str(tmp_path / "m")))
     path = export_model(cfg, ckpt)
-    assert json.loads(path.with_suffix(".json").read_text())["model"]["rnn_impl"] == "auto"
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["rnn_impl"] == "fused"
     assert b"masked_lstm" not in path.read_bytes()
     feats = np.random.default_rng(1).standard_normal((2, 1, 161, 90)).astype(np.float32)
     lengths = np.array([90, 61], np.int32)

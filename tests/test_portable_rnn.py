@@ -4,6 +4,9 @@ portable one also in streaming state and checkpoints — and the device packings
 torch's equations."""
 from __future__ import annotations
 
+import logging
+import shutil
+
 import numpy as np
 import pytest
 
@@ -14,7 +17,9 @@ from deepspeech2.core.config import FeatureConfig, ModelConfig, load_config  # n
 from deepspeech2.data.shapes import output_lengths  # noqa: E402
 from deepspeech2.model.loss import CTCLoss  # noqa: E402
 from deepspeech2.model.network import DeepSpeech2, MaskedRNN  # noqa: E402
-from deepspeech2.model.rnn_impl import DirectionLSTM, pack_lstm_weights, resolve_rnn_impl  # noqa: E402
+from deepspeech2.model.lstm_kernel import kernel_library  # noqa: E402
+from deepspeech2.model.rnn_impl import (DirectionLSTM, exportable_rnn_impl, pack_lstm_weights,  # noqa: E402
+                                         resolve_rnn_impl)
 from deepspeech2.model.weights import load_weights  # noqa: E402
 
 mindspore.set_device("CPU")
@@ -182,8 +187,9 @@ def test_whole_network_ctc_loss_equal_across_impls(bidirectional, impl):
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
 
 
-def test_rnn_impl_choice_per_device():
-    assert resolve_rnn_impl("auto", "lstm", "CPU") == "fused"
+def test_rnn_impl_choice_per_device(monkeypatch):
+    assert resolve_rnn_impl("auto", "lstm", "CPU") == "custom"
+    assert resolve_rnn_impl("auto", "gru", "CPU") == "fused"
     assert resolve_rnn_impl("auto", "lstm", "GPU") == resolve_rnn_impl("auto", "lstm", "Ascend") == "portable"
     assert resolve_rnn_impl("portable", "lstm", "CPU") == "portable"
     assert resolve_rnn_impl("fused", "gru", "CPU") == "fused"
@@ -203,6 +209,24 @@ def test_rnn_impl_choice_per_device():
     assert load_config(None, []).model.rnn_impl == "auto"
     with pytest.raises(ValueError, match="rnn_impl"):
         load_config(None, ["model.rnn_impl=cudnn"])
+    assert exportable_rnn_impl("auto", "CPU") == exportable_rnn_impl("custom", "CPU") == "fused"
+    assert exportable_rnn_impl("auto", "GPU") == exportable_rnn_impl("custom", "Ascend") == "portable"
+    assert exportable_rnn_impl("portable", "CPU") == "portable"
+
+
+def test_auto_falls_back_to_fused_when_the_kernel_cannot_be_built(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("DS2_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: None)              # no g++
+    kernel_library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.rnn_impl"):
+            assert resolve_rnn_impl("auto", "lstm", "CPU") == "fused"
+        assert "needs g++" in caplog.text
+        with pytest.raises(RuntimeError, match="needs g\\+\\+"):
+            MaskedRNN("lstm", 5, 8, True, "custom")                     # asked for explicitly: an error
+    finally:
+        monkeypatch.undo()
+        kernel_library.cache_clear()
 
 
 def _ascend_dynamic_rnn(x, weight, bias):

@@ -66,10 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         parser.error(str(err))
+    from deepspeech2.model.rnn_impl import resolve_rnn_impl
+
     base = {"bench": args.command, "label": args.label, "cpu": cpu_model(), "batch": args.batch, "seconds": args.seconds,
             "mode": cfg.train.mode, "amp_level": cfg.train.amp_level, "threads": cfg.train.cpu_threads,
             "model": f"{cfg.model.rnn_type} {cfg.model.num_layers}x{cfg.model.hidden_size}",
-            "rnn_impl": cfg.model.rnn_impl}
+            "rnn_impl": resolve_rnn_impl(cfg.model.rnn_impl, cfg.model.rnn_type, cfg.train.device_target)}
     if args.command == "train-step":
         result = bench_train_step(cfg, args.batch, args.seconds, args.steps, args.warmup, args.pad_to, args.profile)
         emit({**base, "pad_to": args.pad_to, **result}, args.json)

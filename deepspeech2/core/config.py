@@ -115,10 +115,10 @@ class ModelConfig:
     conv_activation: ConvActivation = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
     conv_bias: bool = False        # bias in the conv layers (zoo: none)
     rnn_type: RnnType = "lstm"         # lstm | gru
-    rnn_impl: RnnImpl = "auto"     # auto (fused on CPU, portable elsewhere) | fused (both directions in one
-                                   # CPU kernel call) | portable (one LSTM per direction, any device)
-                                   # | custom (our CPU recurrence kernel, model/lstm_kernel.py; LSTM;
-                                   # less memory; portable off CPU)
+    rnn_impl: RnnImpl = "auto"     # auto (CPU: custom for an LSTM if g++ can build it, else fused;
+                                   # portable elsewhere) | fused (both directions in one oneDNN call, CPU)
+                                   # | portable (one LSTM per direction, any device) | custom (our CPU
+                                   # recurrence kernel, model/lstm_kernel.py; LSTM; portable off CPU)
     hidden_size: int = 1024        # RNN hidden units per direction
     num_layers: int = 5            # stacked RNN layers
     bidirectional: bool = True     # False = unidirectional with a lookahead conv (streaming)

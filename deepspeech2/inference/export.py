@@ -76,8 +76,9 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
     if not Path(ckpt).is_file():
         raise ExportError(f"checkpoint not found: {ckpt}")
     cfg = config_for_checkpoint(cfg, ckpt)
-    model_cfg = dataclasses.replace(cfg.model, conv_impl=resolve_conv_impl(cfg.model, cfg.train.device_target),
-                                    rnn_impl=exportable_rnn_impl(cfg.model.rnn_impl))
+    device = cfg.train.device_target
+    model_cfg = dataclasses.replace(cfg.model, conv_impl=resolve_conv_impl(cfg.model, device),
+                                    rnn_impl=exportable_rnn_impl(cfg.model.rnn_impl, device))
     cfg = dataclasses.replace(cfg, model=model_cfg)      # the sidecar names the conv and RNN ops in the graph
     init_device_for(cfg)
     vocab = build_vocab(cfg)

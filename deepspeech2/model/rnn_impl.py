@@ -1,9 +1,9 @@
 """Which masked-RNN implementation a device gets, and the portable one-direction LSTM.
 
 ``fused`` runs both directions in one CPU kernel call whose flat weight uses oneDNN's layout (CPU
-only). ``custom`` (CPU, LSTM) runs the recurrence in this package's own kernel
-(:mod:`deepspeech2.model.lstm_kernel`); a model file exported from it uses ``auto``'s implementation
-instead, so that the file does not depend on a library built on the exporting machine. ``portable``
+only). ``custom`` (CPU, LSTM; what ``auto`` picks on CPU when it can be built) runs the recurrence in
+this package's own kernel (:mod:`deepspeech2.model.lstm_kernel`); a model file exported from it uses
+``fused`` instead, so that the file does not depend on a library built on the exporting machine. ``portable``
 runs one single-direction LSTM per direction from torch-layout parameters (``weight_ih_l0`` (4H, D),
 ``weight_hh_l0`` (4H, H), ``bias_ih_l0``/``bias_hh_l0`` (4H,), gates i, f, g, o), packed for the
 device's kernel the way MindSpore 2.10's own ``nn.LSTM`` packs them: ``ops.LSTM`` on CPU (summed bias)
@@ -12,10 +12,14 @@ float16).
 """
 from __future__ import annotations
 
+import logging
+
 import mindspore
 from mindspore import Tensor, nn, ops
 
 from deepspeech2.core.config import RnnImpl, choices
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RNN_IMPLS", "resolve_rnn_impl", "exportable_rnn_impl", "pack_lstm_weights", "DirectionLSTM"]
 
@@ -24,27 +28,46 @@ DEVICES = ("CPU", "GPU", "Ascend")
 
 
 def resolve_rnn_impl(requested: str, rnn_type: str, device: str) -> str:
-    """``fused``, ``custom`` or ``portable`` for ``model.rnn_impl`` on ``device``. ``auto`` = fused on CPU,
-    portable elsewhere; ``custom`` = our kernel on CPU, portable elsewhere (so a lab preset runs on any
-    device). ValueError for a combination that cannot run (fused off CPU, a portable or custom GRU)."""
+    """``fused``, ``custom`` or ``portable`` for ``model.rnn_impl`` on ``device``. ``auto`` = on CPU our
+    kernel for an LSTM (fused for a GRU, or when the kernel cannot be built here: logged), portable
+    elsewhere; ``custom`` = our kernel on CPU, portable elsewhere (so a lab preset runs on any device).
+    ValueError for a combination that cannot run (fused off CPU, a portable or custom GRU)."""
     if requested not in RNN_IMPLS:
         raise ValueError(f"model.rnn_impl must be one of {RNN_IMPLS}, got {requested!r}")
     if requested == "fused" and device != "CPU":
         raise ValueError(f"model.rnn_impl=fused runs a CPU kernel; on {device} use model.rnn_impl=auto or portable")
     if device != "CPU":
         impl = "portable"
+    elif requested == "auto":
+        impl = "custom" if rnn_type == "lstm" and _custom_kernel_builds() else "fused"
     else:
-        impl = "fused" if requested == "auto" else requested
+        impl = requested
     if impl != "fused" and rnn_type != "lstm":
         raise ValueError(f"model.rnn_type={rnn_type} has only the fused CPU implementation "
                          f"(model.rnn_impl=fused on CPU); the {impl} RNN is an LSTM")
     return impl
 
 
-def exportable_rnn_impl(requested: str) -> str:
-    """The ``model.rnn_impl`` an exported graph (MINDIR) is built with: ``custom`` → ``auto`` (same
-    parameters, same outputs within fp32 tolerance, no Custom op referring to a local library)."""
-    return "auto" if requested == "custom" else requested
+def _custom_kernel_builds() -> bool:
+    """Whether our LSTM kernel is (or can be) built on this machine; why not is logged once per build
+    attempt (``auto`` then falls back to the fused LSTM)."""
+    from deepspeech2.model.lstm_kernel import kernel_library
+
+    try:
+        kernel_library()
+    except RuntimeError as err:
+        log.warning("model.rnn_impl=auto: the fused LSTM instead of our kernel (%s)", err)
+        return False
+    return True
+
+
+def exportable_rnn_impl(requested: str, device: str) -> str:
+    """The ``model.rnn_impl`` an exported graph (MINDIR) for ``device`` is built with: ``auto`` and
+    ``custom`` → ``fused`` on CPU, ``portable`` elsewhere (same parameters, same outputs within fp32
+    tolerance, no Custom op referring to a library built on this machine)."""
+    if requested in ("auto", "custom"):
+        return "fused" if device == "CPU" else "portable"
+    return requested
 
 
 def pack_lstm_weights(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
