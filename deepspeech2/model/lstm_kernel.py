@@ -1,17 +1,21 @@
-"""``model.rnn_impl=custom``: a masked LSTM whose recurrence runs in this package's own CPU kernel.
+"""``model.rnn_impl=custom`` (``auto``'s choice on CPU): a masked LSTM whose recurrence runs in this
+package's own CPU kernel.
 
 The graph computes the input projections ``G = x W_ihᵀ`` of all frames and directions in one MatMul;
 ``kernels/masked_lstm.cc`` (``mindspore.ops.Custom`` aot ops with their own bprop) adds the bias and
 runs the recurrence over each utterance's valid frames only (the backward direction starts at the
-utterance's last valid frame), each direction on its own thread, each step's recurrent product with
-the sgemm of the oneDNN library MindSpore ships, and saves exactly what the backward pass needs (13
-planes of (T, N, H)); the backward kernels give dL/dG, dL/dW_hh (one product over all frames) and
-dL/dbias. dL/dx and dL/dW_ih are MatMuls in the graph again.
+utterance's last valid frame), and saves exactly what the backward pass needs (13 planes of (T, N, H));
+the backward kernels give dL/dG, dL/dW_hh (one product over all frames) and dL/dbias. dL/dx and
+dL/dW_ih are MatMuls in the graph again. Each step's recurrent product (a few rows, one per utterance,
+times W_hh) is the kernel's own vectorised GEMM over weights repacked once per call; when one
+direction's W_hh outgrows a core's L2 cache (the zoo's H = 1024), the directions run one after the
+other with every step shared by the threads (``DS2_LSTM_SCHEDULE`` overrides: ``directions``,
+``units``), else each direction runs on its own thread.
 
 Against MindSpore 2.10's fused LSTM (oneDNN's RNN primitive, which keeps reordered copies of the
-weights and weight gradients per call, README "CPU notes") it needs less memory and, at the lab's
-width, about the same time; the README has the measurements. Same parameters and outputs within
-fp32 tolerance (``tests/test_lstm_kernel.py``), so checkpoints move freely between implementations.
+weights and weight gradients per call) it needs less memory, and it is faster at the zoo's width and
+as fast at the lab's; the README has the measurements. Same parameters and outputs within fp32
+tolerance (``tests/test_lstm_kernel.py``), so checkpoints move freely between implementations.
 
 The kernel is compiled with g++ on first use into a cache directory (``DS2_KERNEL_CACHE``, default
 ``~/.cache/deepspeech2/kernels``), once per source, flags, CPU and MindSpore installation.

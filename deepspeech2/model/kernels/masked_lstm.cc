@@ -1,8 +1,9 @@
 // Masked (bi)directional LSTM recurrence for MindSpore's Custom aot op on CPU (deepspeech2/model/lstm_kernel.py).
 //
 // The graph computes the input projections G = x W_ih^T for all frames and directions in one MatMul; this
-// kernel runs the recurrence, each direction on its own thread, each step's recurrent product with the
-// sgemm of the oneDNN library MindSpore ships. Utterance n has len[n] valid frames: the forward direction
+// kernel runs the recurrence, each direction on its own thread or each direction shared by all threads (see
+// ShareByUnits), each step's recurrent product with its own small-row GEMM (StepGemm); dW_hh is one product
+// with the sgemm of the oneDNN library MindSpore ships. Utterance n has len[n] valid frames: the forward direction
 // visits t = 0 .. len-1, the backward direction t = len-1 .. 0, so neither ever reads padding, and padded
 // frames of every output are zero. Gates are torch's (i, f, g, o); D directions, H hidden units.
 //
