@@ -110,6 +110,19 @@ def test_schedules_and_thread_counts_give_the_same_states_and_gradients(monkeypa
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"{schedule} {threads} argument {k}")
 
 
+def test_saturated_gates_stay_finite_and_exact():
+    """Pre-activations far beyond exp's range (|x| up to ~600: a diverging run's first steps) give the saturated
+    gates torch's equations give, not NaN (the kernel is built with -ffast-math, where exp overflow is NaN)."""
+    gates_in, lengths, w_hh, bias = _recurrence_inputs(lengths=(6, 3), hidden=20, seed=8)
+    gates_in = gates_in * 200.0
+    got = MaskedLSTMRecurrence()(*(Tensor(a.astype(np.float32) if a.dtype != np.int32 else a)
+                                   for a in (gates_in, lengths, w_hh, bias))).asnumpy()
+    with np.errstate(over="ignore"):
+        want = _reference_states(gates_in, lengths, w_hh, bias)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_nan_input_propagates():
     """The kernel is built with -ffast-math; a NaN must still reach the output (the training step's
     finite check relies on it)."""

@@ -94,7 +94,9 @@ def test_one_pass_with_two_decoders_equals_two_evaluations(tiny_config, tiny_che
         eval_main(["--pretrain_ckpt", str(tiny_checkpoint), "--decoders", "greedy,viterbi"])
 
 
-@pytest.mark.parametrize("bad, message", [("lm", "LM not found"), ("alphas", "comma-separated numbers")])
+@pytest.mark.parametrize("bad, message", [("lm", "LM not found"), ("alphas", "comma-separated numbers"),
+                                          ("penalties", "non-negative numbers or inf, got -1"),
+                                          ("nan", "non-negative numbers or inf, got nan")])
 def test_bad_input_is_one_clear_error(tiny_config, tiny_checkpoint, dev_lm, tmp_path, capsys, bad, message):
     args = {"--model": str(tiny_checkpoint), "--manifest": tiny_config.data.val_manifest, "--lm": str(dev_lm),
             "--config": str(tmp_path / "threads.yaml")}
@@ -103,6 +105,8 @@ def test_bad_input_is_one_clear_error(tiny_config, tiny_checkpoint, dev_lm, tmp_
         args["--lm"] = str(tmp_path / "missing.arpa")
         assert tune_main([x for kv in args.items() for x in kv]) == 1
     else:
+        extra = {"alphas": ["--alphas", "0.1,x"], "penalties": ["--oov-penalties", "inf,-1"],
+                 "nan": ["--oov-penalties", "2,nan"]}[bad]
         with pytest.raises(SystemExit):
-            tune_main([x for kv in args.items() for x in kv] + ["--alphas", "0.1,x"])
+            tune_main([x for kv in args.items() for x in kv] + extra)
     assert message in capsys.readouterr().err

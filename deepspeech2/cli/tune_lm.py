@@ -26,6 +26,15 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _penalties(text: str) -> list[float]:
+    """Soft-lexicon costs per letter: each a non-negative number or inf (the rule of ``eval.oov_penalty``)."""
+    values = _floats(text)
+    bad = [v for v in values if not v >= 0]          # also NaN
+    if bad:
+        raise argparse.ArgumentTypeError(f"oov penalties must be non-negative numbers or inf, got {bad[0]:g}")
+    return values
+
+
 def _extra_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--model", required=True, help="checkpoint or MINDIR")
@@ -33,7 +42,7 @@ def _extra_args() -> argparse.ArgumentParser:
     parser.add_argument("--lm", required=True, help="ARPA word n-gram (ds2-build-lm)")
     parser.add_argument("--alphas", type=_floats, default=_floats(DEFAULT_ALPHAS), help="LM weights to try")
     parser.add_argument("--betas", type=_floats, default=_floats(DEFAULT_BETAS), help="word bonuses to try")
-    parser.add_argument("--oov-penalties", type=_floats, default=(),
+    parser.add_argument("--oov-penalties", type=_penalties, default=(),
                         help="soft-lexicon costs per unknown letter to try (inf: strict lexicon; "
                              "default: the config's eval.oov_penalty)")
     parser.add_argument("--out", help="write the grid and the best point here (JSON)")

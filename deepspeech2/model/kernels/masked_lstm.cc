@@ -119,13 +119,20 @@ void StepGemm(int64_t m, const float *a, int64_t lda, const Panels &b, float *c,
 }
 
 // Elementwise passes over contiguous rows, written so that g++ -O3 -ffast-math vectorises them (expf from
-// glibc's libmvec); tanh(x) = 2 sigmoid(2x) - 1, so each gate costs one exp.
+// glibc's libmvec), one exp per gate. The exponent is never positive (e = exp(-|x|) in (0, 1]): under
+// -ffast-math an overflowing exp (a saturated gate, |x| > ~88) gives NaN, not 0 or 1. A NaN input stays NaN.
 void Sigmoid(float *__restrict y, const float *__restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = std::exp(-std::fabs(x[i])), s = 1.0f / (1.0f + e);    // sigmoid(|x|)
+    y[i] = x[i] >= 0.0f ? s : e * s;                                       // sigmoid(-|x|) = e sigmoid(|x|)
+  }
 }
 
 void Tanh(float *__restrict y, const float *__restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 2.0f / (1.0f + std::exp(-2.0f * x[i])) - 1.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = std::exp(-2.0f * std::fabs(x[i]));
+    y[i] = std::copysign((1.0f - e) / (1.0f + e), x[i]);                  // tanh(|x|) with x's sign
+  }
 }
 
 // Frame of utterance n (len valid frames) that direction d visits at step s.
