@@ -88,13 +88,14 @@ def _states_and_grads(gates_in, lengths, w_hh, bias, weights):
     return states.asnumpy(), [g.asnumpy() for g in grads]
 
 
-@pytest.mark.parametrize("lengths", [(7,), (7, 3, 5, 1), (2, 6, 0)])
+@pytest.mark.parametrize("lengths", [(7,), (7, 3, 5, 1), (2, 6, 0), (7, 3, 5, 1, 2, 6, 4, 7, 3, 5)])
 @pytest.mark.parametrize("dirs", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 40])
 def test_schedules_and_thread_counts_give_the_same_states_and_gradients(monkeypatch, lengths, dirs, hidden):
     """The recurrence shared by threads (blocks of units, a barrier per step) equals one thread per direction
-    and torch's equations, for 1-3 threads, odd and zero lengths, batch 1, blocks of unequal width (H = 40
-    splits 32 + 8 over 2 threads) and a thread with no units (H = 3)."""
+    and torch's equations, for 1-3 threads, odd and zero lengths, batch 1, batch 10 (a full tile of 8 rows and
+    a partial one), blocks of unequal width (H = 40 splits 32 + 8 over 2 threads) and a thread with no units
+    (H = 3)."""
     args = _recurrence_inputs(lengths=lengths, hidden=hidden, dirs=dirs, seed=11)
     weights = np.random.default_rng(12).standard_normal(_reference_states(*args).shape)
     monkeypatch.setenv("DS2_LSTM_SCHEDULE", "directions")
