@@ -95,8 +95,8 @@ def test_one_pass_with_two_decoders_equals_two_evaluations(tiny_config, tiny_che
 
 
 @pytest.mark.parametrize("bad, message", [("lm", "LM not found"), ("alphas", "comma-separated numbers"),
-                                          ("penalties", "non-negative numbers or inf, got -1"),
-                                          ("nan", "non-negative numbers or inf, got nan")])
+                                          ("penalties", "each oov penalty must be >= 0 (inf: strict lexicon), got -1"),
+                                          ("nan", "each oov penalty must be >= 0 (inf: strict lexicon), got nan")])
 def test_bad_input_is_one_clear_error(tiny_config, tiny_checkpoint, dev_lm, tmp_path, capsys, bad, message):
     args = {"--model": str(tiny_checkpoint), "--manifest": tiny_config.data.val_manifest, "--lm": str(dev_lm),
             "--config": str(tmp_path / "threads.yaml")}

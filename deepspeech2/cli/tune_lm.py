@@ -6,6 +6,7 @@ import json
 import logging
 import math
 
+from deepspeech2.core.config_rules import RANGE_RULES
 from deepspeech2.core.files import atomic_write_text
 from deepspeech2.inference.tune_lm import tune_lm_weights
 
@@ -27,11 +28,13 @@ def _floats(text: str) -> list[float]:
 
 
 def _penalties(text: str) -> list[float]:
-    """Soft-lexicon costs per letter: each a non-negative number or inf (the rule of ``eval.oov_penalty``)."""
+    """Soft-lexicon costs per letter, each within ``eval.oov_penalty``'s range (inf: the strict lexicon)."""
     values = _floats(text)
-    bad = [v for v in values if not v >= 0]          # also NaN
+    rule = RANGE_RULES["eval.oov_penalty"]
+    bad = [v for v in values if not rule.contains(v)]
     if bad:
-        raise argparse.ArgumentTypeError(f"oov penalties must be non-negative numbers or inf, got {bad[0]:g}")
+        raise argparse.ArgumentTypeError(f"each oov penalty must be {rule.describe()} (inf: strict lexicon), "
+                                         f"got {bad[0]:g}")
     return values
 
 
