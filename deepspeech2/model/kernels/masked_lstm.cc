@@ -85,7 +85,9 @@ void GemmTile(int64_t k, const float *a, int64_t lda, const float *panel, float 
   Vector acc[Rows][kTileVectors] = {};
   for (int64_t j = 0; j < k; ++j) {
     Vector w[kTileVectors];
-    for (int64_t v = 0; v < kTileVectors; ++v) w[v] = *reinterpret_cast<const Vector *>(panel + j * kPanelWidth + v * kLanes);
+    for (int64_t v = 0; v < kTileVectors; ++v) {
+      w[v] = *reinterpret_cast<const Vector *>(panel + j * kPanelWidth + v * kLanes);
+    }
     for (int64_t r = 0; r < Rows; ++r) {
       const float x = a[r * lda + j];
       for (int64_t v = 0; v < kTileVectors; ++v) acc[r][v] += x * w[v];
@@ -197,32 +199,27 @@ class SpinBarrier {
   std::atomic<int64_t> arrived_{0}, generation_{0};
 };
 
-// Runs fn(thread) on `threads` threads (the first on the calling thread) and returns the first non-zero code.
+// Runs fn(thread) on `threads` threads (the first on the calling thread).
 template <typename Fn>
-int OnThreads(int64_t threads, Fn fn) {
-  std::vector<int> codes(threads, kOk);
+void OnThreads(int64_t threads, Fn fn) {
   std::vector<std::thread> workers;
-  for (int64_t p = 1; p < threads; ++p) workers.emplace_back([&codes, &fn, p] { codes[p] = fn(p); });
-  codes[0] = fn(0);
+  for (int64_t p = 1; p < threads; ++p) workers.emplace_back([&fn, p] { fn(p); });
+  fn(0);
   for (auto &w : workers) w.join();
-  for (int code : codes) {
-    if (code != kOk) return code;
-  }
-  return kOk;
 }
 
 // Direction d's forward recurrence, the units of `block` on this thread (a team of `threads` sharing
 // `h_buffers`: two (N, H) planes, step s reads plane s % 2 and writes plane (s + 1) % 2, so one barrier per
 // step suffices).
-int ForwardUnits(const float *gin, const int32_t *len, const float *w_hh, const float *bias, float *states,
-                 const Shape &k, int64_t d, UnitBlock block, float *h_buffers, SpinBarrier &barrier) {
+void ForwardUnits(const float *gin, const int32_t *len, const float *w_hh, const float *bias, float *states,
+                  const Shape &k, int64_t d, UnitBlock block, float *h_buffers, SpinBarrier &barrier) {
   const int64_t h_size = k.hidden, g_size = 4 * h_size, units = block.count, width = 4 * units;
   // This block's columns of W_hh^T, gate by gate: (H, 4 units).
   const float *w = w_hh + d * g_size * h_size;
   const Panels w_t = PackPanels(h_size, width, [&](int64_t j, int64_t col) {
     return w[((col / units) * h_size + block.first + col % units) * h_size + j];
   });
-  const float *b = bias + d * g_size;
+  const float *b = bias + d * g_size + block.first;
   float *slot[kGateSlots];
   for (int64_t q = 0; q < kGateSlots; ++q) slot[q] = states + SlotOffset(k, d, q);
   std::vector<float> c(k.batch * units, 0.0f), rec(k.batch * width, 0.0f), pre(width);
@@ -238,8 +235,9 @@ int ForwardUnits(const float *gin, const int32_t *len, const float *w_hh, const 
       const float *g = gin + (t * k.batch + n) * k.dirs * g_size + d * g_size + block.first;
       const float *r = rec.data() + n * width;
       for (int64_t q = 0; q < 4; ++q) {
-        for (int64_t u = 0; u < units; ++u) pre[q * units + u] = g[q * h_size + u] + b[q * h_size + block.first + u] +
-                                                                 r[q * units + u];
+        for (int64_t u = 0; u < units; ++u) {
+          pre[q * units + u] = g[q * h_size + u] + b[q * h_size + u] + r[q * units + u];
+        }
       }
       Sigmoid(slot[kInput] + row, pre.data(), units);
       Sigmoid(slot[kForget] + row, pre.data() + units, units);
@@ -259,20 +257,20 @@ int ForwardUnits(const float *gin, const int32_t *len, const float *w_hh, const 
     }
     barrier.Wait();
   }
-  return kOk;
 }
 
 // Direction d's backward recurrence, the units of `block` on this thread. `da_buffers`: two (N, 4H) planes
 // of dL/d(gate pre-activations), step s writing plane s % 2 (rows of an utterance stay zero until its first,
 // i.e. last visited, step, so the recurrent product never carries anything into padding); `dh_rec` (N, H):
 // the recurrent part of dL/dh, each thread computing its units' columns from every unit's da.
-int BackwardUnits(const float *states, const int32_t *len, const float *w_hh, const float *d_states,
-                  float *d_gates, const Shape &k, int64_t d, UnitBlock block, float *da_buffers, float *dh_rec,
-                  SpinBarrier &barrier) {
+void BackwardUnits(const float *states, const int32_t *len, const float *w_hh, const float *d_states,
+                   float *d_gates, const Shape &k, int64_t d, UnitBlock block, float *da_buffers, float *dh_rec,
+                   SpinBarrier &barrier) {
   const int64_t h_size = k.hidden, g_size = 4 * h_size, units = block.count;
   // This block's columns of W_hh: (4H, units).
   const float *w = w_hh + d * g_size * h_size;
-  const Panels w_block = PackPanels(g_size, units, [&](int64_t r, int64_t u) { return w[r * h_size + block.first + u]; });
+  const Panels w_block =
+      PackPanels(g_size, units, [&](int64_t r, int64_t u) { return w[r * h_size + block.first + u]; });
   const float *slot[kGateSlots], *d_slot[kGateSlots];
   for (int64_t q = 0; q < kGateSlots; ++q) {
     slot[q] = states + SlotOffset(k, d, q);
@@ -315,7 +313,6 @@ int BackwardUnits(const float *states, const int32_t *len, const float *w_hh, co
     barrier.Wait();
     if (s > 0) StepGemm(k.batch, da_plane, g_size, w_block, dh_rec + block.first, h_size);
   }
-  return kOk;
 }
 
 // dW_hh of direction d = sum over frames of dL/dG(t)^T h(previous step): the forward direction's previous
@@ -345,16 +342,14 @@ int64_t KernelThreads(int64_t dirs) {
   return threads > 0 ? threads : dirs;
 }
 
-// Runs fn(d) for every direction (concurrently when the thread budget allows: the first on the calling
-// thread) and returns the first non-zero code.
+// Runs fn(d) for every direction (concurrently when the thread budget allows: the first on the calling thread).
 template <typename Fn>
-int PerDirection(int64_t dirs, Fn fn) {
-  return KernelThreads(dirs) >= dirs ? OnThreads(dirs, fn) : [&] {
-    for (int64_t d = 0; d < dirs; ++d) {
-      if (const int code = fn(d); code != kOk) return code;
-    }
-    return kOk;
-  }();
+void PerDirection(int64_t dirs, Fn fn) {
+  if (KernelThreads(dirs) >= dirs) {
+    OnThreads(dirs, fn);
+  } else {
+    for (int64_t d = 0; d < dirs; ++d) fn(d);
+  }
 }
 
 // L2 cache of one core when the C library cannot tell (1 MiB: the size on the machines measured).
@@ -377,22 +372,21 @@ bool ShareByUnits(int64_t threads, const Shape &k) {
   return threads > k.dirs || 4 * k.hidden * k.hidden * static_cast<int64_t>(sizeof(float)) > l2_bytes;
 }
 
-// Runs run(d, block, barrier) for every direction under the schedule above and returns the first non-zero code.
+// Runs run(d, block, barrier) for every direction under the schedule above.
 template <typename Fn>
-int Recurrence(const Shape &k, Fn run) {
+void Recurrence(const Shape &k, Fn run) {
   const int64_t threads = KernelThreads(k.dirs);
   if (ShareByUnits(threads, k)) {
     for (int64_t d = 0; d < k.dirs; ++d) {
       SpinBarrier barrier(threads);
-      const int code = OnThreads(threads, [&](int64_t p) { return run(d, UnitsOf(p, threads, k.hidden), barrier); });
-      if (code != kOk) return code;
+      OnThreads(threads, [&](int64_t p) { run(d, UnitsOf(p, threads, k.hidden), barrier); });
     }
-    return kOk;
+  } else {
+    PerDirection(k.dirs, [&](int64_t d) {
+      SpinBarrier alone(1);
+      run(d, UnitBlock{0, k.hidden}, alone);
+    });
   }
-  return PerDirection(k.dirs, [&](int64_t d) {
-    SpinBarrier alone(1);
-    return run(d, UnitBlock{0, k.hidden}, alone);
-  });
 }
 
 bool IsFloat(const char *dtype) { return std::strcmp(dtype, "float32") == 0 || std::strcmp(dtype, "float") == 0; }
@@ -447,9 +441,8 @@ extern "C" int MaskedLstmForward(int nparam, void **params, int *ndims, int64_t 
     for (int64_t q = 0; q < kGateSlots; ++q) ZeroPadding(states + SlotOffset(k, d, q), len, k, k.hidden, k.hidden);
   }
   std::vector<float> h_buffers(k.dirs * 2 * k.batch * k.hidden, 0.0f);   // per direction: two (N, H) planes
-  const int code = Recurrence(k, [&](int64_t d, UnitBlock block, SpinBarrier &barrier) {
-    return ForwardUnits(gin, len, w_hh, bias, states, k, d, block, h_buffers.data() + d * 2 * k.batch * k.hidden,
-                        barrier);
+  Recurrence(k, [&](int64_t d, UnitBlock block, SpinBarrier &barrier) {
+    ForwardUnits(gin, len, w_hh, bias, states, k, d, block, h_buffers.data() + d * 2 * k.batch * k.hidden, barrier);
   });
   const int64_t plane = k.frames * k.batch * k.hidden;
   const float *h0 = states + SlotOffset(k, 0, kHidden);
@@ -458,7 +451,7 @@ extern "C" int MaskedLstmForward(int nparam, void **params, int *ndims, int64_t 
     const float *hd = states + SlotOffset(k, d, kHidden);
     for (int64_t i = 0; i < plane; ++i) states[i] += hd[i];
   }
-  return code;
+  return kOk;
 }
 
 // (states, len, W_hh, d_states) -> dL/dG (T, N, D*4H), zero on padded frames
@@ -481,10 +474,11 @@ extern "C" int MaskedLstmBackward(int nparam, void **params, int *ndims, int64_t
   for (int64_t d = 0; d < k.dirs; ++d) ZeroPadding(d_gates + d * g_size, len, k, g_size, k.dirs * g_size);
   // per direction: two (N, 4H) planes of da and one (N, H) of the recurrent dL/dh
   std::vector<float> da_buffers(k.dirs * da_size, 0.0f), dh_buffers(k.dirs * dh_size, 0.0f);
-  return Recurrence(k, [&](int64_t d, UnitBlock block, SpinBarrier &barrier) {
-    return BackwardUnits(states, len, w_hh, d_states, d_gates, k, d, block, da_buffers.data() + d * da_size,
-                         dh_buffers.data() + d * dh_size, barrier);
+  Recurrence(k, [&](int64_t d, UnitBlock block, SpinBarrier &barrier) {
+    BackwardUnits(states, len, w_hh, d_states, d_gates, k, d, block, da_buffers.data() + d * da_size,
+                  dh_buffers.data() + d * dh_size, barrier);
   });
+  return kOk;
 }
 
 // (states, dL/dG) -> dL/dW_hh (D, 4H, H)
@@ -500,7 +494,12 @@ extern "C" int MaskedLstmWeightGrad(int nparam, void **params, int *ndims, int64
   const auto *states = static_cast<const float *>(params[0]);
   const auto *d_gates = static_cast<const float *>(params[1]);
   auto *d_w = static_cast<float *>(params[2]);
-  return PerDirection(k.dirs, [&](int64_t d) { return WeightGradDirection(states, d_gates, d_w, k, d); });
+  std::vector<int> codes(k.dirs, kOk);
+  PerDirection(k.dirs, [&](int64_t d) { codes[d] = WeightGradDirection(states, d_gates, d_w, k, d); });
+  for (int code : codes) {
+    if (code != kOk) return code;
+  }
+  return kOk;
 }
 
 // dL/dG (T, N, G) -> its sum over frames and utterances (G,): the bias gradient
