@@ -104,9 +104,10 @@ if stage_on 5; then
   lm_text=(--manifest "$PREPARED/libri_train_manifest.json")
   [ -f "$DATA/corpus/librispeech-lm-norm.txt.gz" ] && lm_text=(--text "$DATA/corpus/librispeech-lm-norm.txt.gz")
   timed lm ds2-build-lm "${lm_text[@]}" --order 3 --out "$EXP/lm.arpa"
-  # the strict lexicon (inf) or a soft one that spells unknown words at OOV_PENALTY per letter, chosen on dev
+  # the strict lexicon (inf) or a soft one that spells unknown words at OOV_PENALTY per letter, chosen on dev;
+  # alpha and beta by coordinate descent over ds2-tune-lm's 4 x 4 grid (about half its decodes)
   timed lm_tune ds2-tune-lm --config "$CONFIG" --model "$CKPT" --manifest "$PREPARED/libri_val_manifest.json" \
-    --lm "$EXP/lm.arpa" --oov-penalties "inf,$OOV_PENALTY" --out "$EXP/lm_tuning.json"
+    --lm "$EXP/lm.arpa" --oov-penalties "inf,$OOV_PENALTY" --search coordinate --out "$EXP/lm_tuning.json"
   read -r lm_alpha lm_beta lm_oov < <(tuned_lm_weights)
   for set in test_clean test_other test_heldout; do   # greedy and beam search over one pass of the network
     CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \

@@ -254,3 +254,62 @@ def test_masking_zeroes_padding_and_passes_gradients_only_through_valid_frames()
     np.testing.assert_array_equal(_masked(x, m4).asnumpy(), x.asnumpy() * m4.asnumpy())
     grad = mindspore.grad(lambda v: (_masked(v, m4) ** 2).sum())(x)
     np.testing.assert_array_equal(grad.asnumpy(), 2 * x.asnumpy() * m4.asnumpy())
+
+
+
+class _WeightedSum(nn.Cell):
+    """sum(norm(x) * weight): a loss with a non-uniform upstream gradient."""
+
+    def __init__(self, norm, weight):
+        super().__init__()
+        self.norm, self.weight = norm, weight
+
+    def construct(self, x):
+        return (self.norm(x) * self.weight[: x.shape[0]]).sum()
+
+
+class _Gradients(nn.Cell):
+    """(loss, (d loss / d x, d loss / d parameters)) of a network."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.grad = mindspore.ops.value_and_grad(net, grad_position=0, weights=net.trainable_params())
+
+    def construct(self, x):
+        return self.grad(x)
+
+
+@pytest.mark.parametrize("mode", [mindspore.PYNATIVE_MODE, mindspore.GRAPH_MODE])
+def test_frame_batch_norm_equals_batch_norm_1d(mode):
+    """The transposed BatchNorm computes what nn.BatchNorm1d does on (M, C): outputs, input and
+    parameter gradients in training, moving statistics after two steps, and the eval-mode output;
+    the parameter names are BatchNorm1d's, so checkpoints load either way."""
+    from deepspeech2.model.network import FrameBatchNorm
+
+    mindspore.set_context(mode=mode)
+    rng = np.random.default_rng(0)
+    channels = 24
+    reference, ours = nn.BatchNorm1d(channels), FrameBatchNorm(channels)
+    for name in ("gamma", "beta"):
+        value = Tensor(rng.uniform(0.5, 1.5, channels).astype(np.float32))
+        getattr(reference, name).set_data(value)
+        getattr(ours, name).set_data(value.copy())
+    assert [p.name for p in ours.get_parameters()] == [p.name for p in reference.get_parameters()]
+    weight = Tensor(rng.standard_normal((37, channels)).astype(np.float32))
+    steps = [_Gradients(_WeightedSum(norm, weight)) for norm in (reference, ours)]
+    for rows in (37, 5):                                  # odd row counts; the second call changes the shape
+        x = Tensor((3.0 + 2.0 * rng.standard_normal((rows, channels))).astype(np.float32))
+        for norm in (reference, ours):
+            norm.set_train(True)
+        (loss_ref, (dx_ref, dp_ref)), (loss, (dx, dp)) = [step(x) for step in steps]
+        np.testing.assert_allclose(loss.asnumpy(), loss_ref.asnumpy(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(dx.asnumpy(), dx_ref.asnumpy(), rtol=1e-5, atol=1e-4)
+        for g, g_ref in zip(dp, dp_ref):
+            np.testing.assert_allclose(g.asnumpy(), g_ref.asnumpy(), rtol=1e-4, atol=1e-4)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(ours, name).asnumpy(), getattr(reference, name).asnumpy(), rtol=1e-5)
+    assert not np.allclose(ours.moving_mean.asnumpy(), 0.0)     # the statistics did move
+    for norm in (reference, ours):
+        norm.set_train(False)
+    np.testing.assert_allclose(ours(x).asnumpy(), reference(x).asnumpy(), rtol=1e-5, atol=1e-5)
+    mindspore.set_context(mode=mindspore.PYNATIVE_MODE)

@@ -110,3 +110,73 @@ def test_bad_input_is_one_clear_error(tiny_config, tiny_checkpoint, dev_lm, tmp_
         with pytest.raises(SystemExit):
             tune_main([x for kv in args.items() for x in kv] + extra)
     assert message in capsys.readouterr().err
+
+
+def _counting(surface):
+    """score(alpha, beta) from a dict, with the calls recorded."""
+    calls = []
+
+    def score(alpha, beta):
+        calls.append((alpha, beta))
+        return surface[alpha, beta]
+    return score, calls
+
+
+ALPHAS, BETAS = (0.3, 0.6, 1.0, 1.5), (0.0, 0.75, 1.5, 3.0)
+
+
+@pytest.mark.parametrize("start", [(0.3, 0.0), (1.0, 1.0), (1.5, 3.0), (9.0, -5.0)])
+def test_coordinate_search_finds_a_bowls_minimum_with_fewer_decodes(start):
+    """On a (WER, CER) surface with one minimum away from every start, coordinate descent reaches it,
+    scores no point twice and scores fewer than the grid's 16 points; the result is what it scored."""
+    from deepspeech2.inference.tune_lm import coordinate_search
+
+    surface = {(a, b): ((a - 1.0) ** 2 + 0.5 * (b - 1.5) ** 2 + 0.1 * a * b, 0.0) for a in ALPHAS for b in BETAS}
+    score, calls = _counting(surface)
+    scored = coordinate_search(score, ALPHAS, BETAS, start)
+    assert min(scored, key=scored.get) == min(surface, key=surface.get) == (1.0, 1.5)
+    assert len(calls) == len(set(calls)) == len(scored) < len(surface)
+    assert list(scored) == calls
+
+
+def test_coordinate_search_needs_a_second_round_when_the_axes_interact():
+    """The best alpha depends on beta: the first alpha sweep (at the start's beta) settles on alpha 0.6, the
+    beta sweep then moves to 3.0, and only a second alpha sweep there finds the minimum (1.5, 3.0)."""
+    from deepspeech2.inference.tune_lm import coordinate_search
+
+    best_alpha, offset = (1, 2, 2, 3), (1.0, 5.0, 5.0, -10.0)          # per beta index
+    surface = {(a, b): ((ALPHAS.index(a) - best_alpha[BETAS.index(b)]) ** 2 + offset[BETAS.index(b)], 0.0)
+               for a in ALPHAS for b in BETAS}
+    score, calls = _counting(surface)
+    scored = coordinate_search(score, ALPHAS, BETAS, (0.3, 0.0))
+    assert min(scored, key=scored.get) == (1.5, 3.0)
+    assert len(calls) == len(set(calls)) == 4 + 3 + 3 + 2      # sweeps: alpha, beta, alpha, beta (repeats skipped)
+
+
+def test_coordinate_search_stops_on_a_flat_surface():
+    """Every point equal: ties keep the current point, so one alpha and one beta sweep end the search."""
+    from deepspeech2.inference.tune_lm import coordinate_search
+
+    score, calls = _counting({(a, b): (0.5, 0.2) for a in ALPHAS for b in BETAS})
+    scored = coordinate_search(score, ALPHAS, BETAS, (0.6, 0.75))
+    assert len(scored) == len(ALPHAS) + len(BETAS) - 1
+    assert calls[0] == (0.3, 0.75) and calls[-1] == (0.6, 3.0)
+
+
+def test_coordinate_search_through_the_cli_decodes_part_of_the_grid(tiny_config, tiny_checkpoint, dev_lm, tmp_path):
+    """``--search coordinate``: every decoded point is a grid point, none twice, fewer than the grid per
+    penalty, and the best recorded is the best decoded; the search is recorded."""
+    out = tmp_path / "tuning.json"
+    args = ["--model", str(tiny_checkpoint), "--manifest", tiny_config.data.val_manifest, "--lm", str(dev_lm),
+            "--alphas", ",".join(map(str, ALPHAS)), "--betas", ",".join(map(str, BETAS)),
+            "--oov-penalties", "inf,2", "--search", "coordinate", "--out", str(out), "train.cpu_threads=2",
+            "eval.lexicon=true"]
+    assert tune_main(args) == 0
+    record = json.loads(out.read_text())
+    assert record["search"] == "coordinate"
+    points = [(p["oov_penalty"], p["alpha"], p["beta"]) for p in record["grid"]]
+    assert len(points) == len(set(points))
+    for penalty in (None, 2.0):
+        mine = [(a, b) for pen, a, b in points if pen == penalty]
+        assert mine and set(mine) <= {(a, b) for a in ALPHAS for b in BETAS} and len(mine) < 16
+    assert record["best"] == min(record["grid"], key=lambda p: (p["wer"], p["cer"]))
