@@ -3,6 +3,7 @@ equations, every one of its outputs is differentiated exactly (finite difference
 library is built once. Its equality with the fused LSTM is tested with the portable one in test_portable_rnn."""
 from __future__ import annotations
 
+import logging
 import shutil
 
 import numpy as np
@@ -134,7 +135,7 @@ def test_nan_input_propagates():
     assert np.isnan(custom(Tensor(x_np), mask, lens).asnumpy()[:, 0]).any()
 
 
-def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path, monkeypatch):
+def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("DS2_KERNEL_CACHE", str(tmp_path))
     kernel_library.cache_clear()
     try:
@@ -143,6 +144,21 @@ def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path
         stamp = built.stat().st_mtime_ns
         kernel_library.cache_clear()
         assert kernel_library() == built and built.stat().st_mtime_ns == stamp      # reused, not rebuilt
+        size = built.stat().st_size
+        whole = built.read_bytes()
+        built.write_bytes(whole[:4096])            # truncated (a full disk): loading it would kill the process
+        kernel_library.cache_clear()
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.lstm_kernel"):
+            assert kernel_library() == built
+        assert "building it again" in caplog.text and built.stat().st_size == size     # rebuilt whole
+        built.with_suffix(".sha256").unlink()      # a cache from before the record: rebuilt once, then reused
+        kernel_library.cache_clear()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.lstm_kernel"):
+            kernel_library()
+            kernel_library.cache_clear()
+            kernel_library()
+        assert caplog.text.count("building it again") == 1
         kernel_library.cache_clear()
         monkeypatch.setattr(shutil, "which", lambda name: None)
         with pytest.raises(RuntimeError, match="needs g\\+\\+"):
@@ -151,6 +167,19 @@ def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path
         monkeypatch.undo()
         kernel_library.cache_clear()
     assert lstm_kernel.SOURCE.is_file()
+
+
+@pytest.mark.parametrize("value, ok", [("", True), ("units", True), ("directions", True), ("unit", False),
+                                       ("Units", False)])
+def test_schedule_variable_is_checked(monkeypatch, value, ok):
+    """DS2_LSTM_SCHEDULE: a misspelt schedule is an error naming the variable and the valid values, not a
+    silent auto."""
+    monkeypatch.setenv("DS2_LSTM_SCHEDULE", value)
+    if ok:
+        MaskedLSTMRecurrence()
+    else:
+        with pytest.raises(ValueError, match=f"DS2_LSTM_SCHEDULE must be one of auto, directions, units.*{value!r}"):
+            MaskedLSTMRecurrence()
 
 
 def test_unusable_cache_directory_is_a_clear_error(tmp_path, monkeypatch):

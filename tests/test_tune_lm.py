@@ -180,3 +180,15 @@ def test_coordinate_search_through_the_cli_decodes_part_of_the_grid(tiny_config,
         mine = [(a, b) for pen, a, b in points if pen == penalty]
         assert mine and set(mine) <= {(a, b) for a in ALPHAS for b in BETAS} and len(mine) < 16
     assert record["best"] == min(record["grid"], key=lambda p: (p["wer"], p["cer"]))
+
+
+def test_cer_objective_picks_the_lowest_cer(tiny_config, tiny_checkpoint, dev_lm, tmp_path):
+    """``--objective cer``: the best point is the grid's lowest CER (ties: WER), recorded with the objective."""
+    out = tmp_path / "tuning.json"
+    args = ["--model", str(tiny_checkpoint), "--manifest", tiny_config.data.val_manifest, "--lm", str(dev_lm),
+            "--alphas", "0.1,1.5", "--betas", "0,3", "--oov-penalties", "inf,2", "--objective", "cer",
+            "--out", str(out), "train.cpu_threads=2", "eval.lexicon=true"]
+    assert tune_main(args) == 0
+    record = json.loads(out.read_text())
+    assert record["objective"] == "cer" and len(record["grid"]) == 8
+    assert record["best"] == min(record["grid"], key=lambda p: (p["cer"], p["wer"]))

@@ -8,7 +8,7 @@ import math
 
 from deepspeech2.core.config_rules import RANGE_RULES
 from deepspeech2.core.files import atomic_write_text
-from deepspeech2.inference.tune_lm import SEARCHES, tune_lm_weights
+from deepspeech2.inference.tune_lm import OBJECTIVES, SEARCHES, tune_lm_weights
 
 __all__ = ["main"]
 
@@ -51,6 +51,8 @@ def _extra_args() -> argparse.ArgumentParser:
     parser.add_argument("--search", choices=SEARCHES, default="grid",
                         help="grid: decode every (alpha, beta); coordinate: one axis at a time from the config's "
                              "eval.lm_alpha / eval.lm_beta until neither axis improves (about half the decodes)")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="wer",
+                        help="what the best point minimises first: wer (ties: CER) or cer (ties: WER)")
     parser.add_argument("--out", help="write the points decoded and the best one here (JSON)")
     return parser
 
@@ -72,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         best, grid = tune_lm_weights(cfg, args.model, args.manifest, args.lm, args.alphas, args.betas,
-                                     args.oov_penalties, args.search)
+                                     args.oov_penalties, args.search, args.objective)
     except (ValueError, OSError) as err:
         log.error("%s", err)
         return 1
     if args.out:
         atomic_write_text(args.out, json.dumps({
             "model": args.model, "manifest": args.manifest, "lm": args.lm, "search": args.search,
+            "objective": args.objective,
             "best": _record(best), "grid": [_record(p) for p in grid]}, indent=2, allow_nan=False) + "\n")
     print(f"best on {args.manifest}: eval.lm_alpha={best.alpha:g} eval.lm_beta={best.beta:g} "
           f"eval.oov_penalty={best.oov_penalty:g} (WER {100 * best.wer:.2f}  CER {100 * best.cer:.2f})")

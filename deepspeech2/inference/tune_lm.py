@@ -4,7 +4,8 @@
 depend on the acoustic model and the LM, so they are chosen on held-out data (dev, never test) —
 as deepspeech.pytorch's ``search_lm_params`` and PaddleSpeech's ``tune`` do. With ``eval.lexicon``,
 the soft lexicon's per-letter cost of unknown words (``eval.oov_penalty``) can be a third axis.
-Ties in WER go to CER. ``search="grid"`` decodes every (alpha, beta); ``"coordinate"`` moves along
+``objective="wer"`` picks the lowest WER (ties go to CER), ``"cer"`` the lowest CER (ties go to
+WER). ``search="grid"`` decodes every (alpha, beta); ``"coordinate"`` moves along
 one axis at a time from the config's weights (see :func:`coordinate_search`), which on the 4 × 4
 default grid decodes about half the points.
 """
@@ -23,7 +24,7 @@ from deepspeech2.decoding.lm import NGramLM
 from deepspeech2.decoding.metrics import error_totals
 from deepspeech2.inference.acoustic import load_acoustic_model
 
-__all__ = ["GridPoint", "SEARCHES", "coordinate_search", "tune_lm_weights"]
+__all__ = ["GridPoint", "OBJECTIVES", "SEARCHES", "coordinate_search", "tune_lm_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,15 @@ class GridPoint:
     wer: float
     cer: float
 
+    def key(self, objective: str) -> tuple[float, float]:
+        """What ``objective`` minimises: (WER, CER) or (CER, WER)."""
+        return (self.wer, self.cer) if objective == "wer" else (self.cer, self.wer)
+
 
 SEARCHES = ("grid", "coordinate")
+OBJECTIVES = ("wer", "cer")
 
-Score = tuple[float, float]   # (WER, CER): lower is better, compared in that order
+Score = tuple[float, float]   # lower is better, compared in order (GridPoint.key)
 
 
 def _nearest(values: Sequence[float], target: float) -> float:
@@ -71,15 +77,19 @@ def coordinate_search(score: Callable[[float, float], Score], alphas: Sequence[f
 
 def tune_lm_weights(cfg: Config, model_path: str | Path, manifest: str | Path, lm_path: str | Path,
                     alphas: Sequence[float], betas: Sequence[float],
-                    oov_penalties: Sequence[float] = (), search: str = "grid") -> tuple[GridPoint, list[GridPoint]]:
+                    oov_penalties: Sequence[float] = (), search: str = "grid",
+                    objective: str = "wer") -> tuple[GridPoint, list[GridPoint]]:
     """Decode ``manifest`` with beam search + ``lm_path`` at (alpha, beta) points of the grid for each
     oov_penalty (no penalties: the config's ``eval.oov_penalty``) — all of them, or those
     :func:`coordinate_search` visits from the config's ``eval.lm_alpha``/``lm_beta``; return the best
-    point (lowest WER, then CER) and every point decoded. The greedy result is logged for reference."""
+    point by ``objective`` (lowest WER then CER, or lowest CER then WER) and every point decoded. The
+    greedy result is logged for reference."""
     if not alphas or not betas:
         raise ValueError("give at least one alpha and one beta")
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     oov_penalties = tuple(oov_penalties) or (cfg.eval.oov_penalty,)
     if not Path(lm_path).is_file():
         raise FileNotFoundError(f"LM not found: {lm_path}")
@@ -101,11 +111,11 @@ def tune_lm_weights(cfg: Config, model_path: str | Path, manifest: str | Path, l
             grid.append(GridPoint(alpha, beta, penalty, totals.wer, totals.cer))
             log.info("alpha %.2f beta %.2f oov_penalty %g: WER %.2f CER %.2f", alpha, beta, penalty,
                      100 * totals.wer, 100 * totals.cer)
-            return totals.wer, totals.cer
+            return grid[-1].key(objective)
 
         if search == "grid":
             for alpha, beta in itertools.product(alphas, betas):
                 score(alpha, beta)
         else:
             coordinate_search(score, alphas, betas, (cfg.eval.lm_alpha, cfg.eval.lm_beta))
-    return min(grid, key=lambda p: (p.wer, p.cer)), grid
+    return min(grid, key=lambda p: p.key(objective)), grid

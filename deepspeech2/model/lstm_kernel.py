@@ -23,6 +23,7 @@ The kernel is compiled with g++ on first use into a cache directory (``DS2_KERNE
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -36,15 +37,43 @@ from mindspore import Tensor, nn, ops
 from mindspore.ops import CustomRegOp, DataType
 
 from deepspeech2.core.device import cpu_flags
+from deepspeech2.core.files import atomic_write_text
 
-__all__ = ["SOURCE", "kernel_library", "MaskedLSTMRecurrence", "CustomLSTM"]
+__all__ = ["SOURCE", "SCHEDULES", "kernel_library", "MaskedLSTMRecurrence", "CustomLSTM"]
+
+log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("kernels") / "masked_lstm.cc"
 FORWARD, BACKWARD = "MaskedLstmForward", "MaskedLstmBackward"
 WEIGHT_GRAD, BIAS_GRAD = "MaskedLstmWeightGrad", "MaskedLstmBiasGrad"
 ONEDNN_LIBRARY = "libdnnl.so.3"      # shipped in mindspore/lib
+SCHEDULE_VARIABLE = "DS2_LSTM_SCHEDULE"
+SCHEDULES = ("auto", "directions", "units")   # read by the kernel (ShareByUnits in masked_lstm.cc)
 COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=0",
                  "-pthread")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _intact(library: Path) -> bool:
+    """Whether ``library`` is the file its build recorded (a truncated copy, e.g. after a full disk, would
+    crash the process that loads it with SIGBUS rather than fail cleanly)."""
+    record = library.with_suffix(".sha256")
+    try:
+        return record.read_text().strip() == _digest(library)
+    except OSError:
+        return False
+
+
+def check_schedule() -> str:
+    """The recurrence schedule asked for by DS2_LSTM_SCHEDULE (default auto); ValueError for any other value,
+    which the kernel would otherwise treat as auto."""
+    value = os.environ.get(SCHEDULE_VARIABLE) or "auto"
+    if value not in SCHEDULES:
+        raise ValueError(f"{SCHEDULE_VARIABLE} must be one of {', '.join(SCHEDULES)} (or unset), got {value!r}")
+    return value
 
 
 def _cache_dir() -> Path:
@@ -55,7 +84,7 @@ def _cache_dir() -> Path:
 def kernel_library() -> Path:
     """Path of the compiled kernel library, built on first use (once per source, compiler flags, CPU and
     MindSpore installation; concurrent processes wait for one build). RuntimeError with what to do when
-    it cannot be built."""
+    it cannot be built. A cached library whose bytes differ from what its build recorded is rebuilt."""
     ms_lib = Path(mindspore.__file__).parent / "lib"
     compiler = shutil.which("g++")
     if compiler is None:
@@ -78,6 +107,10 @@ def kernel_library() -> Path:
 
     with open(cache / f"masked_lstm-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and not _intact(target):
+            log.warning("the cached LSTM kernel %s is not the file its build recorded (truncated, or from an "
+                        "older version); building it again", target)
+            target.unlink()
         if not target.exists():
             with tempfile.TemporaryDirectory(dir=cache) as tmp:
                 built = Path(tmp) / target.name
@@ -86,7 +119,9 @@ def kernel_library() -> Path:
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode != 0:
                     raise RuntimeError(f"building the LSTM kernel failed ({' '.join(cmd)}):\n{done.stderr.strip()}")
+                digest = _digest(built)
                 os.replace(built, target)
+                atomic_write_text(target.with_suffix(".sha256"), digest + "\n")
     return target
 
 
@@ -110,6 +145,7 @@ class MaskedLSTMRecurrence(nn.Cell):
 
     def __init__(self):
         super().__init__()
+        check_schedule()
         self.backward_op = _op(BACKWARD, ("states", "lengths", "w_hh", "d_states"))
         self.weight_grad_op = _op(WEIGHT_GRAD, ("states", "d_gates"))
         self.bias_grad_op = _op(BIAS_GRAD, ("d_gates",))
