@@ -1,10 +1,12 @@
-"""model.conv_impl: the MatMul convolution (Im2Col patches @ weight) equals oneDNN's nn.Conv2d —
-outputs and gradients at the front-end shapes, odd sizes, batch 1, the depthwise lookahead, PYNATIVE
-and GRAPH, the whole network's CTC loss and gradients, checkpoints both ways — and which processes
-get oneDNN's AVX2 cap."""
+"""model.conv_impl: the MatMul convolution (Im2Col patches @ weight) and our conv kernel (a Custom op) equal
+oneDNN's nn.Conv2d — outputs and gradients at the front-end shapes (the lab's and the zoo's), odd sizes,
+batch 1, the depthwise lookahead, PYNATIVE and GRAPH, the whole network's CTC loss and gradients,
+checkpoints both ways — and which processes get oneDNN's AVX2 cap."""
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,7 +20,8 @@ from mindspore import Tensor, nn  # noqa: E402
 from deepspeech2.core.config import ConfigError, FeatureConfig, ModelConfig, load_config  # noqa: E402
 from deepspeech2.data.shapes import output_lengths, conv_stack  # noqa: E402
 from deepspeech2.model import conv as conv_mod  # noqa: E402
-from deepspeech2.model.conv import MatMulConv2d, make_conv2d, resolve_conv_impl  # noqa: E402
+from deepspeech2.model.conv import (KernelConv2d, MatMulConv2d, exportable_conv_impl, make_conv2d,  # noqa: E402
+                                    resolve_conv_impl)
 from deepspeech2.model.loss import CTCLoss  # noqa: E402
 from deepspeech2.model.network import DeepSpeech2  # noqa: E402
 from deepspeech2.model.weights import load_weights  # noqa: E402
@@ -34,6 +37,7 @@ CASES = {
     "small_t4 conv2, batch 1": (8, 8, (3, 3), (2, 2), (1, 1, 1, 1), 1, 40, 19, 1),
     "small_t3 conv1, odd sizes": (1, 4, (3, 3), (2, 3), (1, 1, 1, 1), 1, 17, 29, 2),
     "zoo conv1 kernel": (1, 4, (41, 11), (2, 2), (20, 20, 5, 5), 1, 61, 30, 2),
+    "zoo conv2 kernel, odd sizes": (3, 4, (21, 11), (2, 1), (10, 10, 5, 5), 1, 31, 17, 2),
     "asymmetric padding": (3, 5, (3, 3), (1, 2), (0, 2, 1, 0), 1, 9, 12, 2),
     "lookahead (depthwise)": (6, 6, (1, 11), (1, 1), (0, 0, 0, 10), 6, 1, 23, 2),
 }
@@ -50,14 +54,16 @@ def _value_and_grads(cell, x, dy, graph):
     return cell(x).asnumpy(), dx.asnumpy(), {p.name: g.asnumpy() for p, g in zip(params, dparams)}
 
 
+@pytest.mark.parametrize("impl", ["matmul", "custom"])
 @pytest.mark.parametrize("graph", [False, True], ids=["pynative", "graph"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_matmul_conv_equals_onednn_conv(case, graph):
+def test_conv_impls_equal_onednn_conv(case, graph, impl):
     cin, cout, kernel, stride, padding, group, h, w, batch = CASES[case]
     has_bias = case == "asymmetric padding"
     reference = make_conv2d("onednn", cin, cout, kernel, stride, padding, group, has_bias=has_bias)
-    candidate = make_conv2d("matmul", cin, cout, kernel, stride, padding, group, has_bias=has_bias)
-    assert isinstance(candidate, MatMulConv2d) and isinstance(reference, nn.Conv2d)
+    candidate = make_conv2d(impl, cin, cout, kernel, stride, padding, group, has_bias=has_bias)
+    assert isinstance(reference, nn.Conv2d)
+    assert isinstance(candidate, KernelConv2d if impl == "custom" and group == 1 else MatMulConv2d)
     rng = np.random.default_rng(0)
     for name, param in candidate.parameters_and_names():   # same names and shapes as nn.Conv2d's
         value = rng.standard_normal(param.shape).astype(np.float32)
@@ -75,6 +81,20 @@ def test_matmul_conv_equals_onednn_conv(case, graph):
         np.testing.assert_allclose(got[2][name], grad, rtol=RTOL, atol=1e-4, err_msg=name)
 
 
+def test_kernel_conv_without_input_gradient_gives_zero_and_the_same_weight_gradient():
+    """conv1 reads the features: its input gradient is never computed (zero), its weight gradient is unchanged."""
+    args = ((1, 4, (41, 11), (2, 2), (20, 20, 5, 5)))
+    full, first = KernelConv2d(*args), KernelConv2d(*args, input_grad=False)
+    first.weight.set_data(full.weight.data.copy())
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((2, 1, 45, 26)).astype(np.float32))
+    dy = Tensor(rng.standard_normal(full(x).shape).astype(np.float32))
+    want, got = _value_and_grads(full, x, dy, True), _value_and_grads(first, x, dy, True)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert np.abs(want[1]).max() > 0 and not got[1].any()
+    np.testing.assert_array_equal(got[2]["weight"], want[2]["weight"])
+
+
 def test_matmul_conv_rejects_grouped_convs_it_does_not_implement():
     with pytest.raises(ValueError, match="group 1 or depthwise"):
         MatMulConv2d(4, 8, (3, 3), (1, 1), (1, 1, 1, 1), group=2)
@@ -85,64 +105,82 @@ LAB = dict(conv_stack="small_t4", conv_channels=4, hidden_size=8, num_layers=2, 
 FBANK = FeatureConfig(type="fbank", n_mels=24)
 
 
-def _network_pair(**model):
+ZOO = dict(LAB, conv_stack="zoo", rnn_batch_norm=False, fc_batch_norm=False)
+
+
+def _network_pair(impl, **model):
     mindspore.set_seed(0)
-    nets = {impl: DeepSpeech2(ModelConfig(conv_impl=impl, **model), FBANK, 29) for impl in ("onednn", "matmul")}
+    nets = {name: DeepSpeech2(ModelConfig(conv_impl=name, **model), FBANK, 29) for name in ("onednn", impl)}
     want = dict(nets["onednn"].parameters_and_names())
-    for name, param in nets["matmul"].parameters_and_names():
+    for name, param in nets[impl].parameters_and_names():
         param.set_data(want[name].data.copy())
     return nets
 
 
-def _loss_and_grads(net, lengths, graph=True):
-    rng = np.random.default_rng(1)
-    t = max(lengths)
-    x = Tensor(rng.standard_normal((len(lengths), 1, FBANK.n_mels, t)).astype(np.float32))
-    lens = Tensor(np.array(lengths, np.int32))
-    targets = Tensor(rng.integers(1, 29, (len(lengths), 4)).astype(np.int32))
-    target_lengths = Tensor(np.full(len(lengths), 4, np.int32))
+def _loss_and_grads(net, batches, graph=True):
+    """CTC loss and parameter gradients of ``net`` for each batch of utterance lengths; GRAPH: one step
+    compiled with unknown batch and time (as the training step is), run on every batch."""
     loss_fn, params = CTCLoss(0), net.trainable_params()
 
-    def loss(inputs):
+    def loss(inputs, lens, targets, target_lengths):
         log_probs, out_lengths = net(inputs, lens)
         return loss_fn(log_probs, targets, out_lengths, target_lengths)
 
     net.set_train(True)
-    step = mindspore.value_and_grad(loss, None, params)
-    value, grads = (mindspore.jit(step) if graph else step)(x)
-    return float(value.asnumpy()), {p.name: g.asnumpy() for p, g in zip(params, grads)}
+    grad_fn = mindspore.value_and_grad(loss, None, params)
+
+    def step(inputs, lens, targets, target_lengths):
+        return grad_fn(inputs, lens, targets, target_lengths)
+
+    if graph:
+        step = mindspore.jit(mindspore.enable_dynamic(
+            inputs=Tensor(shape=[None, 1, FBANK.n_mels, None], dtype=mindspore.float32),
+            lens=Tensor(shape=[None], dtype=mindspore.int32), targets=Tensor(shape=[None, None], dtype=mindspore.int32),
+            target_lengths=Tensor(shape=[None], dtype=mindspore.int32))(step))
+    rng = np.random.default_rng(1)
+    results = []
+    for lengths in batches:
+        x = Tensor(rng.standard_normal((len(lengths), 1, FBANK.n_mels, max(lengths))).astype(np.float32))
+        targets = Tensor(rng.integers(1, 29, (len(lengths), 4)).astype(np.int32))
+        value, grads = step(x, Tensor(np.array(lengths, np.int32)), targets, Tensor(np.full(len(lengths), 4, np.int32)))
+        results.append((float(value.asnumpy()), {p.name: g.asnumpy() for p, g in zip(params, grads)}))
+    return results
 
 
-@pytest.mark.parametrize("model", [dict(), dict(bidirectional=False, lookahead_context=3),
-                                   dict(conv_stack="small_t3")], ids=["lab", "streaming", "small_t3"])
-def test_whole_step_loss_and_gradients_equal_across_conv_impls(model):
-    nets = _network_pair(**{**LAB, **model})
-    lengths = [61, 40, 23]
-    want, got = _loss_and_grads(nets["onednn"], lengths), _loss_and_grads(nets["matmul"], lengths)
-    assert np.isfinite(want[0])
-    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
-    for name, grad in want[1].items():
-        np.testing.assert_allclose(got[1][name], grad, rtol=1e-3, atol=1e-4, err_msg=name)
+@pytest.mark.parametrize("impl, model", [("matmul", LAB), ("matmul", dict(LAB, bidirectional=False, lookahead_context=3)),
+                                         ("matmul", dict(LAB, conv_stack="small_t3")), ("custom", ZOO),
+                                         ("custom", dict(ZOO, bidirectional=False, lookahead_context=3))],
+                         ids=["lab", "streaming", "small_t3", "zoo custom", "zoo streaming custom"])
+def test_whole_step_loss_and_gradients_equal_across_conv_impls(impl, model):
+    nets = _network_pair(impl, **model)
+    batches = [[61, 40, 23], [37, 30]]
+    for want, got in zip(_loss_and_grads(nets["onednn"], batches), _loss_and_grads(nets[impl], batches)):
+        assert np.isfinite(want[0])
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+        for name, grad in want[1].items():
+            np.testing.assert_allclose(got[1][name], grad, rtol=1e-3, atol=1e-4, err_msg=name)
 
 
-def test_same_seed_gives_the_same_initial_weights_in_both_impls():
+@pytest.mark.parametrize("impl, model", [("matmul", LAB), ("custom", ZOO)])
+def test_same_seed_gives_the_same_initial_weights_in_every_impl(impl, model):
     weights = {}
-    for impl in ("onednn", "matmul"):
+    for name in ("onednn", impl):
         mindspore.set_seed(3)
-        net = DeepSpeech2(ModelConfig(conv_impl=impl, **LAB), FBANK, 29)
-        weights[impl] = {n: p.asnumpy() for n, p in net.parameters_and_names()}
-    assert weights["onednn"].keys() == weights["matmul"].keys()
+        net = DeepSpeech2(ModelConfig(conv_impl=name, **model), FBANK, 29)
+        weights[name] = {n: p.asnumpy() for n, p in net.parameters_and_names()}
+    assert weights["onednn"].keys() == weights[impl].keys()
     for name, value in weights["onednn"].items():
-        np.testing.assert_array_equal(weights["matmul"][name], value, err_msg=name)
+        np.testing.assert_array_equal(weights[impl][name], value, err_msg=name)
 
 
-def test_checkpoint_of_one_impl_loads_into_the_other(tmp_path):
+@pytest.mark.parametrize("impl, model", [("matmul", LAB), ("custom", ZOO)])
+def test_checkpoint_of_one_impl_loads_into_the_other(tmp_path, impl, model):
     mindspore.set_seed(0)
-    source = DeepSpeech2(ModelConfig(conv_impl="onednn", **LAB), FBANK, 29)
+    source = DeepSpeech2(ModelConfig(conv_impl="onednn", **model), FBANK, 29)
     path = tmp_path / "onednn.ckpt"
     mindspore.save_checkpoint(source, str(path))
     mindspore.set_seed(7)
-    target = DeepSpeech2(ModelConfig(conv_impl="matmul", **LAB), FBANK, 29)
+    target = DeepSpeech2(ModelConfig(conv_impl=impl, **model), FBANK, 29)
     load_weights(target, str(path))
     x = Tensor(np.random.default_rng(2).standard_normal((2, 1, FBANK.n_mels, 30)).astype(np.float32))
     lens = Tensor(np.array([30, 17], np.int32))
@@ -154,14 +192,33 @@ def test_checkpoint_of_one_impl_loads_into_the_other(tmp_path):
 @pytest.mark.parametrize("stack, device, avx512, want", [
     ("small_t4", "CPU", True, "matmul"), ("small_t3", "CPU", True, "matmul"),
     ("small_t4", "CPU", False, "onednn"), ("small_t4", "GPU", True, "onednn"),
-    ("zoo", "CPU", True, "onednn"), ("zoo_t4", "CPU", True, "onednn")])
-def test_auto_picks_matmul_only_for_small_kernels_on_avx512_cpus(monkeypatch, stack, device, avx512, want):
+    ("zoo", "CPU", True, "custom"), ("zoo_t4", "CPU", True, "custom"), ("zoo", "CPU", False, "onednn"),
+    ("zoo", "Ascend", True, "onednn")])
+def test_auto_picks_matmul_for_small_kernels_and_our_kernel_for_large_ones_on_avx512_cpus(monkeypatch, stack, device,
+                                                                                          avx512, want):
     monkeypatch.setattr(conv_mod, "has_avx512", lambda: avx512)
     assert resolve_conv_impl(ModelConfig(conv_stack=stack), device) == want
-    for explicit in ("onednn", "matmul"):
-        assert resolve_conv_impl(ModelConfig(conv_stack=stack, conv_impl=explicit), device) == explicit
-    assert max(s.kernel[0] * s.kernel[1] for s in conv_stack(ModelConfig(conv_stack=stack))) \
-        <= conv_mod.MATMUL_CONV_MAX_TAPS or want == "onednn"
+    for explicit in ("onednn", "matmul", "custom"):
+        expected = "onednn" if explicit == "custom" and device != "CPU" else explicit
+        assert resolve_conv_impl(ModelConfig(conv_stack=stack, conv_impl=explicit), device) == expected
+    taps = max(s.kernel[0] * s.kernel[1] for s in conv_stack(ModelConfig(conv_stack=stack)))
+    assert (want == "matmul") == (taps <= conv_mod.MATMUL_CONV_MAX_TAPS and avx512 and device == "CPU")
+    assert exportable_conv_impl(ModelConfig(conv_stack=stack), device) == ("onednn" if want == "custom" else want)
+
+
+def test_auto_takes_onednn_convs_when_the_kernel_cannot_be_built(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(conv_mod, "has_avx512", lambda: True)
+    monkeypatch.setenv("DS2_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    conv_mod.conv_kernel_library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.conv"):
+            assert resolve_conv_impl(ModelConfig(conv_stack="zoo"), "CPU") == "onednn"
+        assert "needs g++" in caplog.text
+        with pytest.raises(RuntimeError, match="model.conv_impl=custom .*needs g\\+\\+.*model.conv_impl=onednn"):
+            make_conv2d("custom", 1, 4, (41, 11), (2, 2), (20, 20, 5, 5))
+    finally:
+        conv_mod.conv_kernel_library.cache_clear()
 
 
 def test_unknown_conv_impl_is_rejected_at_config_load():
@@ -180,7 +237,7 @@ print(os.environ.get("ONEDNN_MAX_CPU_ISA", "none"))
 
 @pytest.mark.parametrize("preset, overrides, capped", [
     ("configs/lab_small.yaml", [], False), ("configs/lab_small.yaml", ["model.conv_impl=onednn"], True),
-    ("configs/zoo.yaml", [], True)])
+    ("configs/zoo.yaml", [], False), ("configs/zoo.yaml", ["model.conv_impl=onednn"], True)])
 def test_only_processes_with_onednn_convs_cap_onednn_at_avx2(repo_root, preset, overrides, capped):
     if not conv_mod.has_avx512():
         pytest.skip("the AVX2 cap applies to AVX-512 CPUs only")

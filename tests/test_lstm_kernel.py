@@ -148,13 +148,13 @@ def test_library_built_once_per_source_and_clear_error_without_compiler(tmp_path
         whole = built.read_bytes()
         built.write_bytes(whole[:4096])            # truncated (a full disk): loading it would kill the process
         kernel_library.cache_clear()
-        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.lstm_kernel"):
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.custom_kernels"):
             assert kernel_library() == built
         assert "building it again" in caplog.text and built.stat().st_size == size     # rebuilt whole
         built.with_suffix(".sha256").unlink()      # a cache from before the record: rebuilt once, then reused
         kernel_library.cache_clear()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.lstm_kernel"):
+        with caplog.at_level(logging.WARNING, logger="deepspeech2.model.custom_kernels"):
             kernel_library()
             kernel_library.cache_clear()
             kernel_library()

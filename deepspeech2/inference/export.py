@@ -63,7 +63,7 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
 
     from deepspeech2.data.vocab import build_vocab
     from deepspeech2.model.build import build_network, init_device_for
-    from deepspeech2.model.conv import resolve_conv_impl
+    from deepspeech2.model.conv import exportable_conv_impl
     from deepspeech2.model.rnn_impl import exportable_rnn_impl
     from deepspeech2.data.features import num_freq_bins
     from deepspeech2.inference.acoustic import MINDIR_SIDECAR_SUFFIX
@@ -77,7 +77,7 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
         raise ExportError(f"checkpoint not found: {ckpt}")
     cfg = config_for_checkpoint(cfg, ckpt)
     device = cfg.train.device_target
-    model_cfg = dataclasses.replace(cfg.model, conv_impl=resolve_conv_impl(cfg.model, device),
+    model_cfg = dataclasses.replace(cfg.model, conv_impl=exportable_conv_impl(cfg.model, device),
                                     rnn_impl=exportable_rnn_impl(cfg.model.rnn_impl, device))
     cfg = dataclasses.replace(cfg, model=model_cfg)      # the sidecar names the conv and RNN ops in the graph
     init_device_for(cfg)

@@ -17,54 +17,26 @@ weights and weight gradients per call) it needs less memory, and it is faster at
 as fast at the lab's; the README has the measurements. Same parameters and outputs within fp32
 tolerance (``tests/test_lstm_kernel.py``), so checkpoints move freely between implementations.
 
-The kernel is compiled with g++ on first use into a cache directory (``DS2_KERNEL_CACHE``, default
-``~/.cache/deepspeech2/kernels``), once per source, flags, CPU and MindSpore installation.
+The kernel is compiled with g++ on first use (:mod:`deepspeech2.model.custom_kernels`: the cache).
 """
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import mindspore
 from mindspore import Tensor, nn, ops
-from mindspore.ops import CustomRegOp, DataType
 
-from deepspeech2.core.device import cpu_flags
-from deepspeech2.core.files import atomic_write_text
+from deepspeech2.model.custom_kernels import KERNEL_DIR, build_library, custom_op
 
 __all__ = ["SOURCE", "SCHEDULES", "kernel_library", "MaskedLSTMRecurrence", "CustomLSTM"]
 
-log = logging.getLogger(__name__)
-
-SOURCE = Path(__file__).with_name("kernels") / "masked_lstm.cc"
+SOURCE = KERNEL_DIR / "masked_lstm.cc"
 FORWARD, BACKWARD = "MaskedLstmForward", "MaskedLstmBackward"
 WEIGHT_GRAD, BIAS_GRAD = "MaskedLstmWeightGrad", "MaskedLstmBiasGrad"
-ONEDNN_LIBRARY = "libdnnl.so.3"      # shipped in mindspore/lib
 SCHEDULE_VARIABLE = "DS2_LSTM_SCHEDULE"
 SCHEDULES = ("auto", "directions", "units")   # read by the kernel (ShareByUnits in masked_lstm.cc)
-COMPILE_FLAGS = ("-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-D_GLIBCXX_USE_CXX11_ABI=0",
-                 "-pthread")
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _intact(library: Path) -> bool:
-    """Whether ``library`` is the file its build recorded (a truncated copy, e.g. after a full disk, would
-    crash the process that loads it with SIGBUS rather than fail cleanly)."""
-    record = library.with_suffix(".sha256")
-    try:
-        return record.read_text().strip() == _digest(library)
-    except OSError:
-        return False
 
 
 def check_schedule() -> str:
@@ -76,65 +48,14 @@ def check_schedule() -> str:
     return value
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("DS2_KERNEL_CACHE") or Path.home() / ".cache" / "deepspeech2" / "kernels")
-
-
 @lru_cache(maxsize=1)
 def kernel_library() -> Path:
-    """Path of the compiled kernel library, built on first use (once per source, compiler flags, CPU and
-    MindSpore installation; concurrent processes wait for one build). RuntimeError with what to do when
-    it cannot be built. A cached library whose bytes differ from what its build recorded is rebuilt."""
-    ms_lib = Path(mindspore.__file__).parent / "lib"
-    compiler = shutil.which("g++")
-    if compiler is None:
-        raise RuntimeError("model.rnn_impl=custom compiles a C++ kernel and needs g++ (Debian/Ubuntu: "
-                           "apt-get install g++); or use model.rnn_impl=fused")
-    if not (ms_lib / ONEDNN_LIBRARY).exists():
-        raise RuntimeError(f"model.rnn_impl=custom links against MindSpore's {ONEDNN_LIBRARY}, which is not in "
-                           f"{ms_lib}; use model.rnn_impl=fused")
-    this_cpu = " ".join(sorted(cpu_flags())) or platform.processor()      # the build is -march=native
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(COMPILE_FLAGS).encode(), str(ms_lib).encode(),
-                                     this_cpu.encode()])).hexdigest()[:16]
-    cache = _cache_dir()
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RuntimeError(f"model.rnn_impl=custom builds its kernel in {cache}, which cannot be created ({err}); "
-                           "set DS2_KERNEL_CACHE to a writable directory") from err
-    target = cache / f"masked_lstm-{key}.so"
-    import fcntl   # POSIX only, like the g++ build itself
-
-    with open(cache / f"masked_lstm-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists() and not _intact(target):
-            log.warning("the cached LSTM kernel %s is not the file its build recorded (truncated, or from an "
-                        "older version); building it again", target)
-            target.unlink()
-        if not target.exists():
-            with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                built = Path(tmp) / target.name
-                cmd = [compiler, *COMPILE_FLAGS, "-o", str(built), str(SOURCE), f"-L{ms_lib}",
-                       f"-l:{ONEDNN_LIBRARY}", f"-Wl,-rpath,{ms_lib}"]
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise RuntimeError(f"building the LSTM kernel failed ({' '.join(cmd)}):\n{done.stderr.strip()}")
-                digest = _digest(built)
-                os.replace(built, target)
-                atomic_write_text(target.with_suffix(".sha256"), digest + "\n")
-    return target
+    """Path of the compiled LSTM kernel (:func:`deepspeech2.model.custom_kernels.build_library`)."""
+    return build_library(SOURCE, user="model.rnn_impl=custom", fallback="model.rnn_impl=fused")
 
 
 def _op(name: str, inputs: tuple[str, ...], bprop=None) -> ops.Custom:
-    """One function of the kernel library as a Custom aot op with one output; its shape comes from the
-    library's C++ infer function (so dynamic batch and time work in GRAPH mode)."""
-    reg = CustomRegOp(f"ds2_{name}")
-    for i, input_name in enumerate(inputs):
-        reg = reg.input(i, input_name)
-    info = (reg.output(0, "out").dtype_format(*[DataType.None_None] * (len(inputs) + 1))
-            .target("CPU").get_op_info())
-    return ops.Custom(f"{kernel_library()}:{name}", out_shape=None, out_dtype=mindspore.float32, func_type="aot",
-                      bprop=bprop, reg_info=info)
+    return custom_op(kernel_library(), name, inputs, bprop)
 
 
 class MaskedLSTMRecurrence(nn.Cell):

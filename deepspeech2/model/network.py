@@ -64,7 +64,8 @@ class MaskConv(nn.Cell):
         for i, spec in enumerate(conv_stack(cfg), start=1):
             setattr(self, f"conv{i}", make_conv2d(   # zoo init: N(0, 2 / (kernel area × out channels))
                 conv_impl, in_ch, cfg.conv_channels, spec.kernel, spec.stride, spec.padding,
-                has_bias=cfg.conv_bias, weight_init=HeNormal(mode="fan_out", nonlinearity="relu")))
+                has_bias=cfg.conv_bias, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"),
+                input_grad=i > 1))                                           # conv1 reads the features
             setattr(self, f"bn{i}", nn.BatchNorm2d(cfg.conv_channels))
             in_ch = cfg.conv_channels
         self.act = _activation(cfg.conv_activation)
