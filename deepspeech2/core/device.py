@@ -88,14 +88,25 @@ def cap_onednn_isa() -> None:
         log.info("AVX-512 CPU: %s=%s (fast oneDNN convolutions)", ONEDNN_ISA_VARIABLE, ONEDNN_ISA_CAP)
 
 
-def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_conv: bool = True) -> None:
+def warn_uncapped_onednn_convs() -> None:
+    """A model with oneDNN convolutions in a process whose oneDNN runs uncapped on an AVX-512 CPU: warned
+    about, as its convolutions take oneDNN's reference kernels."""
+    if has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
+        log.warning("oneDNN convolutions in a process started without the AVX2 cap: they take oneDNN's "
+                    "reference kernels (slow); start the process with init_device_for(cfg) or "
+                    "%s=%s, or use model.conv_impl=custom", ONEDNN_ISA_VARIABLE, ONEDNN_ISA_CAP)
+
+
+def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_conv: bool = False) -> None:
     """Select the device once per process (``mindspore.set_device``) and its per-target settings.
 
     CPU: op threads = ``cpu_threads`` (0 = one per core; measured best on a 2-core machine, the
     MindSpore default of 25 was ~15 % slower). ``onednn_conv``: the model runs oneDNN convolutions,
-    so AVX-512 CPUs get the AVX2 cap (:func:`cap_onednn_isa`); a model whose convs are MatMuls
-    (``model.conv_impl``) leaves oneDNN its full vector width. The cap is fixed at oneDNN's first
-    use: a later model with oneDNN convs in an uncapped process is only warned about.
+    so AVX-512 CPUs get the AVX2 cap (:func:`cap_onednn_isa`); a model whose convs are MatMuls or this
+    package's kernel (``model.conv_impl``, the default) leaves oneDNN its full vector width
+    (``deepspeech2.model.build.init_device_for`` decides from the config). The cap is fixed at oneDNN's
+    first use: a later model with oneDNN convs in an uncapped process is only warned about
+    (:func:`warn_uncapped_onednn_convs`).
     GPU/Ascend: the device id (overridden by the launcher's DEVICE_ID/RANK variables under msrun).
     Calling again with the same device arguments is a no-op.
     """
@@ -106,9 +117,8 @@ def init_device(target: str, device_id: int = 0, cpu_threads: int = 0, onednn_co
         raise ValueError(f"unknown device_target {target!r}; valid: {DEVICE_TARGETS}")
     key = (target, device_id, cpu_threads)
     if _initialised == key:
-        if target == "CPU" and onednn_conv and has_avx512() and ONEDNN_ISA_VARIABLE not in os.environ:
-            log.warning("oneDNN convolutions in a process started without the AVX2 cap: they take oneDNN's "
-                        "reference kernels (slow); run this model in its own process")
+        if target == "CPU" and onednn_conv:
+            warn_uncapped_onednn_convs()
         return
     if _initialised is not None:
         raise RuntimeError(f"device already initialised as {_initialised}; cannot switch to {key}")

@@ -14,6 +14,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import HeNormal, Uniform, initializer
 
 from deepspeech2.core.config import FeatureConfig, ModelConfig
+from deepspeech2.core.device import warn_uncapped_onednn_convs
 from deepspeech2.data.features import num_freq_bins
 from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
 from deepspeech2.model.conv import make_conv2d, resolve_conv_impl
@@ -271,6 +272,8 @@ class DeepSpeech2(nn.Cell):
                         device, model_cfg.rnn_impl)
         self.num_freq = num_freq_bins(feature_cfg)
         conv_impl = resolve_conv_impl(model_cfg, device)
+        if conv_impl == "onednn" and device == "CPU":
+            warn_uncapped_onednn_convs()
         self.conv = MaskConv(model_cfg, conv_impl)
         # a Python int, so the reshape below never derives C*F' from runtime shapes: in GRAPH mode with
         # a dynamic time axis that product was once computed from garbage (GRU step, MindSpore 2.10)
