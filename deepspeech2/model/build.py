@@ -42,12 +42,21 @@ def build_network(cfg: Config, vocab: Vocab, pretrained: str = ""):
 
 
 def wrap_network(net, graph: bool = True) -> Callable:
-    """Numpy-in/numpy-out forward of a DeepSpeech2 cell (eval mode), batch-first log-probs."""
+    """Numpy-in/numpy-out forward of a DeepSpeech2 cell (eval mode), batch-first log-probs. GRAPH: compiled
+    once with unknown batch and time (each padded shape compiled anew took ~3 s, more than the forward of a
+    batch of 16 utterances)."""
     import mindspore
     from mindspore import Tensor
 
     net.set_train(False)
-    run = mindspore.jit(net) if graph else net
+    run = net
+    if graph:
+        def network(features, lengths):
+            return net(features, lengths)
+
+        run = mindspore.jit(mindspore.enable_dynamic(
+            features=Tensor(shape=[None, 1, net.num_freq, None], dtype=mindspore.float32),
+            lengths=Tensor(shape=[None], dtype=mindspore.int32))(network))
 
     def forward(features: np.ndarray, lengths: np.ndarray):
         log_probs, out_lengths = run(Tensor(features), Tensor(lengths))
