@@ -1,5 +1,5 @@
 // Dense 2-D convolution (NCHW, no groups, no bias) for MindSpore's Custom aot op on CPU
-// (deepspeech2/model/conv_kernel.py): forward, gradient of the input, gradient of the weight.
+// (deepspeech2/model/conv.py): forward, gradient of the input, gradient of the weight.
 //
 // Why: MindSpore 2.10's oneDNN takes its reference kernels for fp32 convolutions on AVX-512 CPUs, so a model
 // with oneDNN convs caps oneDNN at AVX2 (deepspeech2.core.device), which halves every other GEMM too; and its
@@ -25,12 +25,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <thread>
 #include <vector>
 
 #if !defined(DS2_STRIDE_H) || !defined(DS2_STRIDE_W) || !defined(DS2_PAD_TOP) || !defined(DS2_PAD_BOTTOM) || \
     !defined(DS2_PAD_LEFT) || !defined(DS2_PAD_RIGHT)
-#error "build with -DDS2_STRIDE_H/W and -DDS2_PAD_TOP/BOTTOM/LEFT/RIGHT (deepspeech2/model/conv_kernel.py)"
+#error "build with -DDS2_STRIDE_H/W and -DDS2_PAD_TOP/BOTTOM/LEFT/RIGHT (deepspeech2/model/conv.py)"
 #endif
 
 extern "C" int dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -279,6 +280,12 @@ bool SameShape(const int64_t *shape, std::initializer_list<int64_t> want) {
   return true;
 }
 
+// The gradient functions' arguments (X, Wt, dY, out): a valid convolution and dY shaped like its output (the
+// caller checks its own output's shape).
+bool ValidGradient(int nparam, int *ndims, int64_t **shapes, const char **dtypes, Geometry *g) {
+  return Valid(nparam, 4, ndims, shapes, dtypes, g) && SameShape(shapes[2], {g->n, g->co, g->ho, g->wo});
+}
+
 }  // namespace
 
 // A dimension unknown while a dynamic-shape graph compiles is negative; so is the output's that depends on it.
@@ -316,8 +323,7 @@ extern "C" int Conv2dForward(int nparam, void **params, int *ndims, int64_t **sh
 extern "C" int Conv2dInputGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                void *stream, void *extra) {
   Geometry g;
-  if (!Valid(nparam, 4, ndims, shapes, dtypes, &g) || !SameShape(shapes[2], {g.n, g.co, g.ho, g.wo}) ||
-      !SameShape(shapes[3], {g.n, g.c, g.h, g.w})) {
+  if (!ValidGradient(nparam, ndims, shapes, dtypes, &g) || !SameShape(shapes[3], {g.n, g.c, g.h, g.w})) {
     return kBadArguments;
   }
   const std::vector<float> weight = PackWeight(static_cast<const float *>(params[1]), g);
@@ -333,8 +339,7 @@ extern "C" int Conv2dInputGrad(int nparam, void **params, int *ndims, int64_t **
 extern "C" int Conv2dWeightGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                 void *stream, void *extra) {
   Geometry g;
-  if (!Valid(nparam, 4, ndims, shapes, dtypes, &g) || !SameShape(shapes[2], {g.n, g.co, g.ho, g.wo}) ||
-      !SameShape(shapes[3], {g.co, g.c, g.kh, g.kw})) {
+  if (!ValidGradient(nparam, ndims, shapes, dtypes, &g) || !SameShape(shapes[3], {g.co, g.c, g.kh, g.kw})) {
     return kBadArguments;
   }
   const auto *x = static_cast<const float *>(params[0]);
