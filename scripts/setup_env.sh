@@ -54,13 +54,15 @@ ds2_setup_venv() {
     ds2_log "creating virtualenv $VENV"
     "$python" -m venv "$VENV"
   fi
-  # Reinstall only when the package definition changed (idempotent and fast on re-runs).
+  # Reinstall only when the package definition changed (idempotent and fast on re-runs). --no-compile: pip
+  # would byte-compile all of mindspore's modules (~16 s of a 53-s install, EPYC); Python compiles the few
+  # each command imports on first use instead (import time unchanged: 5.5 s first, 4.9 s after).
   stamp="$VENV/.ds2-install-stamp"
   want="$(cat "$REPO_ROOT/setup.py" | sha256sum | cut -d' ' -f1) $REPO_ROOT"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     ds2_log "installing the package and its requirements into $VENV (first time: ~1 GB download)"
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip && \
-           "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"; } > "$VENV/install.log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q --no-compile -e "$REPO_ROOT[test]"; } > "$VENV/install.log" 2>&1; then
       tail -n 40 "$VENV/install.log" >&2
       echo "ERROR: pip install failed (full log: $VENV/install.log)" >&2
       return 1

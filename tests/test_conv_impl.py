@@ -190,19 +190,19 @@ def test_checkpoint_of_one_impl_loads_into_the_other(tmp_path, impl, model):
 
 
 @pytest.mark.parametrize("stack, device, avx512, want", [
-    ("small_t4", "CPU", True, "matmul"), ("small_t3", "CPU", True, "matmul"),
+    ("small_t4", "CPU", True, "custom"), ("small_t3", "CPU", True, "custom"),
     ("small_t4", "CPU", False, "onednn"), ("small_t4", "GPU", True, "onednn"),
     ("zoo", "CPU", True, "custom"), ("zoo_t4", "CPU", True, "custom"), ("zoo", "CPU", False, "custom"),
     ("zoo", "Ascend", True, "onednn")])
-def test_auto_picks_matmul_for_small_kernels_on_avx512_cpus_and_our_kernel_for_large_ones(monkeypatch, stack, device,
-                                                                                       avx512, want):
+def test_auto_picks_our_kernel_on_avx512_cpus_and_for_large_kernels_everywhere(monkeypatch, stack, device, avx512,
+                                                                                want):
     monkeypatch.setattr(conv_mod, "has_avx512", lambda: avx512)
     assert resolve_conv_impl(ModelConfig(conv_stack=stack), device) == want
     for explicit in ("onednn", "matmul", "custom"):
         expected = "onednn" if explicit == "custom" and device != "CPU" else explicit
         assert resolve_conv_impl(ModelConfig(conv_stack=stack, conv_impl=explicit), device) == expected
     taps = max(s.kernel[0] * s.kernel[1] for s in conv_stack(ModelConfig(conv_stack=stack)))
-    assert (want == "matmul") == (taps <= conv_mod.MATMUL_CONV_MAX_TAPS and avx512 and device == "CPU")
+    assert (want == "custom") == (device == "CPU" and (avx512 or taps > conv_mod.MATMUL_CONV_MAX_TAPS))
     assert exportable_conv_impl(ModelConfig(conv_stack=stack), device) == ("onednn" if want == "custom" else want)
 
 
@@ -214,6 +214,7 @@ def test_auto_takes_onednn_convs_when_the_kernel_cannot_be_built(monkeypatch, tm
     try:
         with caplog.at_level(logging.WARNING, logger="deepspeech2.model.conv"):
             assert resolve_conv_impl(ModelConfig(conv_stack="zoo"), "CPU") == "onednn"
+            assert resolve_conv_impl(ModelConfig(conv_stack="small_t3"), "CPU") == "matmul"   # AVX-512 here
         assert "needs g++" in caplog.text
         with pytest.raises(RuntimeError, match="model.conv_impl=custom .*needs g\\+\\+.*model.conv_impl=onednn"):
             make_conv2d("custom", 1, 4, (41, 11), (2, 2), (20, 20, 5, 5))

@@ -110,8 +110,8 @@ class FeatureConfig:
 class ModelConfig:
     conv_channels: int = 32        # channels of both conv layers
     conv_stack: ConvStack = "zoo"  # conv kernels/strides: zoo (time stride 2) | zoo_t4 | small_t4 | small_t3
-    conv_impl: ConvImpl = "auto"   # auto (CPU: 3×3 stacks matmul on AVX-512, else onednn; the zoo's kernels
-                                   # custom; onednn off CPU) | onednn (nn.Conv2d) | matmul (patches @ weight) |
+    conv_impl: ConvImpl = "auto"   # auto (CPU: custom for the zoo's kernels, and for 3×3 stacks on AVX-512, else
+                                   # onednn; onednn off CPU) | onednn (nn.Conv2d) | matmul (patches @ weight) |
                                    # custom (our CPU kernel, model/conv.py); matmul, custom: oneDNN at AVX-512
     conv_activation: ConvActivation = "tanh"  # tanh (zoo) | hardtanh (deepspeech.pytorch, clamp 0..20)
     conv_bias: bool = False        # bias in the conv layers (zoo: none)

@@ -61,17 +61,19 @@ def _conv_kernel_builds(model_cfg: ModelConfig) -> bool:
         for spec in conv_stack(model_cfg):
             conv_kernel_library(tuple(spec.stride), tuple(spec.padding))
     except RuntimeError as err:
-        log.warning("model.conv_impl=auto: oneDNN's convolutions instead of our kernel (%s)", err)
+        log.warning("model.conv_impl=auto: MindSpore's convolutions instead of our kernel (%s)", err)
         return False
     return True
 
 
 def resolve_conv_impl(model_cfg: ModelConfig, device: str) -> str:
-    """``model.conv_impl``; ``auto`` on CPU: when every front-end kernel has ≤ MATMUL_CONV_MAX_TAPS taps,
-    ``matmul`` on AVX-512 CPUs and ``onednn`` on others; larger kernels (the zoo's) ``custom`` (``onednn`` when
-    the kernel cannot be built: the zoo's conv front end, batch 8 × 10 s, took 1.7 s and 0.7 GB with it, 4.0 s and
-    2.0 GB with oneDNN's AVX2 conv). Off CPU ``auto`` and ``custom`` → ``onednn``. The lookahead conv follows
-    the front end."""
+    """``model.conv_impl``; ``auto`` on CPU: ``custom`` (our kernel) for the zoo's large kernels on every CPU
+    (the zoo's conv front end, batch 8 × 10 s, took 1.7 s and 0.7 GB with it, 4.0 s and 2.0 GB with oneDNN's
+    AVX2 conv), and for front ends whose kernels all have ≤ MATMUL_CONV_MAX_TAPS taps on AVX-512 CPUs (the
+    lab_small step, batch 8 × 10 s, EPYC, two alternating rounds: 0.477 / 0.484 s against 0.516 / 0.503 with
+    ``matmul`` and 0.578 / 0.591 with ``onednn``); such small kernels keep ``onednn`` on other CPUs. When our kernel
+    cannot be built, ``matmul`` for small kernels on AVX-512 and ``onednn`` otherwise. Off CPU ``auto`` and
+    ``custom`` → ``onednn``. The lookahead conv follows the front end."""
     requested = model_cfg.conv_impl
     if requested not in CONV_IMPLS:
         raise ValueError(f"unknown model.conv_impl {requested!r}; valid: {CONV_IMPLS}")
@@ -80,7 +82,9 @@ def resolve_conv_impl(model_cfg: ModelConfig, device: str) -> str:
     if requested != "auto":
         return requested
     if all(spec.kernel[0] * spec.kernel[1] <= MATMUL_CONV_MAX_TAPS for spec in conv_stack(model_cfg)):
-        return "matmul" if has_avx512() else "onednn"
+        if not has_avx512():
+            return "onednn"
+        return "custom" if _conv_kernel_builds(model_cfg) else "matmul"
     return "custom" if _conv_kernel_builds(model_cfg) else "onednn"
 
 
