@@ -61,7 +61,7 @@ def test_training_noise_is_single_precision_and_the_corpus_noise_double(length):
     from deepspeech2.data.noise import coloured_noise
 
     for colour in ("white", "pink", "brown"):
-        fast = coloured_noise(length, colour, np.random.default_rng(0), fast=True)
+        fast = coloured_noise(length, colour, np.random.default_rng(0), single=True)
         exact = coloured_noise(length, colour, np.random.default_rng(0))
         assert (fast.dtype, exact.dtype, fast.shape, exact.shape) == (np.float32, np.float64, (length,), (length,))
         if length > 1:

@@ -120,7 +120,7 @@ def add_noise(audio: np.ndarray, snr_db: float, seed: int, colour: str = "white"
     scale = noise_rms(audio, snr_db)
     if scale <= 0:
         return audio
-    noise = coloured_noise(audio.size, colour, np.random.default_rng(seed), fast=True)
+    noise = coloured_noise(audio.size, colour, np.random.default_rng(seed), single=True)
     return (audio + scale * noise).astype(np.float32)
 
 

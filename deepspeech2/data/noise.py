@@ -12,19 +12,19 @@ ACTIVE_SPEECH_THRESHOLD = 0.02  # of the peak magnitude: samples counted as spee
 DB_PER_AMPLITUDE_DECADE = 20.0  # a level in dB is 20 log10 of an amplitude ratio
 
 
-def coloured_noise(length: int, colour: str, rng: np.random.Generator, fast: bool = False) -> np.ndarray:
+def coloured_noise(length: int, colour: str, rng: np.random.Generator, single: bool = False) -> np.ndarray:
     """Unit-RMS, zero-mean noise of shape (length,) whose power spectrum falls as 1/f^a.
 
-    ``fast`` (training-time augmentation): single precision, spectrum shaped at the next FFT-friendly
-    length and the first ``length`` samples kept (an FFT of a length with a large prime factor can take
-    50x longer); float32, and other samples than ``fast=False`` gives for the same generator. The default
-    (float64, exact length) is what the corpus maker keeps for byte-identical output.
+    The spectrum is shaped at the next FFT-friendly length and the first ``length`` samples are kept: an
+    FFT of a length with a large prime factor takes 10-50x longer (it was half of the corpus maker's time).
+    ``single`` (training-time augmentation): float32 throughout; the default (the corpus maker) float64 with
+    numpy's FFT, the same bytes on every CPU. The two give different samples for the same generator.
     """
     if colour not in NOISE_COLOURS:
         raise ValueError(f"unknown noise colour {colour!r}; expected one of {list(NOISE_COLOURS)}")
-    size = scipy.fft.next_fast_len(length, real=True) if fast and length > 0 else length
-    dtype = np.float32 if fast else np.float64
-    fft = scipy.fft if fast else np.fft                    # scipy.fft keeps float32; numpy's computes in double
+    size = scipy.fft.next_fast_len(length, real=True) if length > 0 else length
+    dtype = np.float32 if single else np.float64
+    fft = scipy.fft if single else np.fft                  # scipy.fft keeps float32; numpy's computes in double
     spectrum = fft.rfft(rng.standard_normal(size, dtype=dtype))
     frequencies = np.fft.rfftfreq(size)
     frequencies[0] = frequencies[1] if size > 1 else 1.0   # no infinite DC gain
