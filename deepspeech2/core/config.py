@@ -20,7 +20,8 @@ from deepspeech2.core.config_rules import range_errors
 
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType", "RnnImpl",
-    "ConvActivation", "NoiseColour", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat", "ExportOutput",
+    "ConvImpl", "BnImpl", "ConvActivation", "NoiseColour", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat",
+    "ExportOutput",
     "AugmentConfig", "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
     "load_config", "apply_overrides", "config_to_dict", "config_from_dict", "save_config",
@@ -42,6 +43,7 @@ LossScale = Literal["none", "static", "dynamic"]
 RnnType = Literal["lstm", "gru"]
 RnnImpl = Literal["auto", "fused", "portable", "custom"]  # deepspeech2.model.rnn_impl
 ConvImpl = Literal["auto", "onednn", "matmul", "custom"]   # deepspeech2.model.conv
+BnImpl = Literal["auto", "onednn", "custom"]               # deepspeech2.model.batch_norm
 ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
 ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
@@ -127,6 +129,9 @@ class ModelConfig:
     rnn_batch_norm: bool = False   # BatchNorm before RNN layers 2..N (deepspeech.pytorch)
     rnn_dropout: float = 0.0       # dropout on the input of RNN layers 2..N while training (0 = none)
     fc_batch_norm: bool = False    # BatchNorm before the output layer
+    bn_impl: BnImpl = "auto"       # those two BatchNorms: auto (CPU: custom if g++ can build it, else onednn;
+                                   # onednn elsewhere) | onednn (nn.BatchNorm1d) | custom (our CPU kernel,
+                                   # model/batch_norm.py)
 
 
 @dataclass

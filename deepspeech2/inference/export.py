@@ -63,6 +63,7 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
 
     from deepspeech2.data.vocab import build_vocab
     from deepspeech2.model.build import build_network, init_device_for
+    from deepspeech2.model.batch_norm import exportable_bn_impl
     from deepspeech2.model.conv import exportable_conv_impl
     from deepspeech2.model.rnn_impl import exportable_rnn_impl
     from deepspeech2.data.features import num_freq_bins
@@ -78,6 +79,7 @@ def export_model(cfg: Config, ckpt: str | Path) -> Path:
     cfg = config_for_checkpoint(cfg, ckpt)
     device = cfg.train.device_target
     model_cfg = dataclasses.replace(cfg.model, conv_impl=exportable_conv_impl(cfg.model, device),
+                                    bn_impl=exportable_bn_impl(cfg.model.bn_impl, device),
                                     rnn_impl=exportable_rnn_impl(cfg.model.rnn_impl, device))
     cfg = dataclasses.replace(cfg, model=model_cfg)      # the sidecar names the conv and RNN ops in the graph
     init_device_for(cfg)

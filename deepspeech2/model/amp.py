@@ -34,17 +34,18 @@ def apply_amp(net, cfg: TrainConfig):
     if cfg.device_target == "CPU" and cfg.amp_dtype == "bfloat16":
         raise ValueError("bfloat16 is not supported by MindSpore's CPU kernels (Conv2D, MatMul, LSTM); "
                          "use amp_dtype=float16 or amp_level=O0 on CPU")
+    from deepspeech2.model.batch_norm import KernelBatchNorm1d
     from deepspeech2.model.conv import KernelConv2d
     from deepspeech2.model.network import MaskedRNN
 
     dtype = getattr(mindspore, cfg.amp_dtype)
-    log.info("mixed precision %s with %s (masked RNN layers and our conv kernel stay float32)", cfg.amp_level,
+    log.info("mixed precision %s with %s (masked RNN layers and our conv and BatchNorm kernels stay float32)", cfg.amp_level,
              cfg.amp_dtype)
     net = mindspore.amp.auto_mixed_precision(net, cfg.amp_level, dtype=dtype)
     for _, cell in net.cells_and_names():
         # MaskedRNN: the padding mask saturates a gate pre-activation; its float16 backward gives NaN.
-        # KernelConv2d: the kernel computes in float32.
-        if isinstance(cell, (MaskedRNN, KernelConv2d)):
+        # KernelConv2d, KernelBatchNorm1d: the kernels compute in float32.
+        if isinstance(cell, (MaskedRNN, KernelConv2d, KernelBatchNorm1d)):
             cell.to_float(mindspore.float32)
     return net
 

@@ -17,6 +17,7 @@ from deepspeech2.core.config import FeatureConfig, ModelConfig
 from deepspeech2.core.device import warn_uncapped_onednn_convs
 from deepspeech2.data.features import num_freq_bins
 from deepspeech2.data.shapes import conv_output_size, conv_stack, rnn_input_size
+from deepspeech2.model.batch_norm import make_batch_norm, resolve_bn_impl
 from deepspeech2.model.conv import make_conv2d, resolve_conv_impl
 from deepspeech2.model.lstm_kernel import CustomLSTM
 from deepspeech2.model.rnn_impl import DirectionLSTM, resolve_rnn_impl
@@ -203,20 +204,24 @@ class MaskedRNN(nn.Cell):
 class RNNStack(nn.Cell):
     """``num_layers`` MaskedRNN layers (zoo: ``lstms``), optional BatchNorm and dropout before layers 2..N."""
 
-    def __init__(self, cfg: ModelConfig, input_size: int):
+    def __init__(self, cfg: ModelConfig, input_size: int, bn_impl: str = "onednn"):
         super().__init__()
         sizes = [input_size] + [cfg.hidden_size] * (cfg.num_layers - 1)
         layers = nn.CellList([MaskedRNN(cfg.rnn_type, s, cfg.hidden_size, cfg.bidirectional, cfg.rnn_impl)
                               for s in sizes])
         self.layer_name = f"{cfg.rnn_type}s"             # RNN.lstms.{i} are the zoo's names
         setattr(self, self.layer_name, layers)
-        self.norms = nn.CellList([nn.BatchNorm1d(cfg.hidden_size) for _ in sizes[1:]]) if cfg.rnn_batch_norm else None
+        self.norms = (nn.CellList([make_batch_norm(bn_impl, cfg.hidden_size) for _ in sizes[1:]])
+                      if cfg.rnn_batch_norm else None)
+        self.masking_norms = bn_impl == "custom"                 # KernelBatchNorm1d masks its output rows
         self.dropout = nn.Dropout(p=cfg.rnn_dropout) if cfg.rnn_dropout > 0 else None   # identity in eval
 
     def construct(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         t, n = x.shape[0], x.shape[1]
         for i, layer in enumerate(getattr(self, self.layer_name)):
-            if self.norms is not None and i > 0:
+            if self.norms is not None and i > 0 and self.masking_norms:
+                x = self.norms[i - 1](x.view(t * n, -1), mask.view(-1)).view(t, n, -1)   # (T, N, H)
+            elif self.norms is not None and i > 0:
                 x = _masked(self.norms[i - 1](x.view(t * n, -1)).view(t, n, -1), mask)  # (T, N, H)
             if self.dropout is not None and i > 0:
                 x = self.dropout(x)                                          # (T, N, H)
@@ -243,15 +248,18 @@ class Lookahead(nn.Cell):
 class OutputLayer(nn.Cell):
     """Frame-wise (optional BatchNorm →) Dense; ``module`` is the zoo's name for the Dense."""
 
-    def __init__(self, hidden_size: int, num_classes: int, batch_norm: bool):
+    def __init__(self, hidden_size: int, num_classes: int, batch_norm: bool, bn_impl: str = "onednn"):
         super().__init__()
-        self.norm = nn.BatchNorm1d(hidden_size) if batch_norm else None
+        self.norm = make_batch_norm(bn_impl, hidden_size) if batch_norm else None
+        self.masking_norm = bn_impl == "custom"                  # KernelBatchNorm1d: every row kept here
         self.module = nn.Dense(hidden_size, num_classes, weight_init=Uniform(1.0 / hidden_size), has_bias=False)
 
     def construct(self, x: Tensor) -> Tensor:
         t, n = x.shape[0], x.shape[1]
         x = x.view(t * n, -1)                                                # (T*N, H)
-        if self.norm is not None:
+        if self.norm is not None and self.masking_norm:
+            x = self.norm(x, ops.ones(x.shape[:1], x.dtype))
+        elif self.norm is not None:
             x = self.norm(x)
         return self.module(x).view(t, n, -1)                                 # (T, N, C)
 
@@ -278,12 +286,13 @@ class DeepSpeech2(nn.Cell):
         # a Python int, so the reshape below never derives C*F' from runtime shapes: in GRAPH mode with
         # a dynamic time axis that product was once computed from garbage (GRU step, MindSpore 2.10)
         self.rnn_input_size = rnn_input_size(model_cfg, feature_cfg)
-        self.RNN = RNNStack(model_cfg, self.rnn_input_size)   # zoo's attribute name
+        bn_impl = resolve_bn_impl(model_cfg.bn_impl, device)
+        self.RNN = RNNStack(model_cfg, self.rnn_input_size, bn_impl)   # zoo's attribute name
         self.lookahead = None
         if not model_cfg.bidirectional:
             self.lookahead = Lookahead(model_cfg.hidden_size, model_cfg.lookahead_context, conv_impl)
             self.lookahead_act = _activation(model_cfg.conv_activation)
-        self.fc = OutputLayer(model_cfg.hidden_size, num_classes, model_cfg.fc_batch_norm)
+        self.fc = OutputLayer(model_cfg.hidden_size, num_classes, model_cfg.fc_batch_norm, bn_impl)
 
     def construct(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """x (N, 1, F, T) float32, lengths (N,) int32 → log_probs (T', N, C), out_lengths (N,) int32."""
