@@ -63,6 +63,13 @@ overrides=(data.train_manifest="$PREPARED/libri_train_manifest.json"
            data.val_manifest="$PREPARED/libri_val_manifest.json"
            train.output_dir="$EXP")
 CKPT="$EXP/checkpoints/best.ckpt"
+baseline_pid=""   # the pocketsphinx baseline started in stage 5, running in the background
+wait_baseline() {
+  wait "$baseline_pid" || { echo "ERROR: the pocketsphinx baseline failed; see $EXP/baseline/pocketsphinx.log" >&2; exit 1; }
+  trap - EXIT
+  baseline_pid=""
+  echo "pocketsphinx baseline done: $EXP/baseline/pocketsphinx.json"
+}
 tuned_lm_weights() {  # "alpha beta oov_penalty" chosen on dev by ds2-tune-lm in stage 5 (null penalty: strict lexicon)
   python -c 'import json, sys; b = json.load(open(sys.argv[1]))["best"]; p = b["oov_penalty"]
 print(b["alpha"], b["beta"], "inf" if p is None else p)' "$EXP/lm_tuning.json"
@@ -92,8 +99,8 @@ fi
 if stage_on 5; then
   echo "== stage 5: evaluate test-clean, test-other and test-heldout (voices never heard in training; greedy, and beam search with a 3-gram LM whose weights are tuned on dev)"
   require_file "$CKPT" "trained checkpoint (run stage 4)"
-  # pocketsphinx decodes on one core: it runs beside the LM tuning and the evaluations (their beam search
-  # keeps one core), not after them
+  # pocketsphinx decodes on one core: it runs beside the LM tuning, the evaluations (their beam search keeps
+  # one core) and stage 6, not after them (beside training, even at idle priority, it slowed the step by a third)
   echo "== stage 5b: independent baseline, in the background: pocketsphinx on the same test-clean audio" \
        "(log: $EXP/baseline/pocketsphinx.log)"
   beside baseline "$EXP/baseline/pocketsphinx.log" python -m deepspeech2.lab.baseline \
@@ -112,14 +119,12 @@ if stage_on 5; then
     --lm "$EXP/lm.arpa" --oov-penalties "inf,$OOV_PENALTY" --search coordinate --objective cer \
     --out "$EXP/lm_tuning.json"
   read -r lm_alpha lm_beta lm_oov < <(tuned_lm_weights)
-  for set in test_clean test_other test_heldout; do   # greedy and beam search over one pass of the network
-    CONFIG="$CONFIG" LOG="$LOG" timed "eval_${set}" bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" \
-      --decoders greedy,beam data.test_manifest="$PREPARED/libri_${set}_manifest.json" eval.output_dir="$EXP/eval" \
-      eval.lm_path="$EXP/lm.arpa" eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta" eval.oov_penalty="$lm_oov"
-  done
-  wait "$baseline_pid" || { echo "ERROR: the pocketsphinx baseline failed; see $EXP/baseline/pocketsphinx.log" >&2; exit 1; }
-  trap - EXIT
-  echo "pocketsphinx baseline done: $EXP/baseline/pocketsphinx.json"
+  test_sets=()   # greedy and beam search over one pass of the network per set, the model and LM loaded once
+  for set in test_clean test_other test_heldout; do test_sets+=("$PREPARED/libri_${set}_manifest.json"); done
+  CONFIG="$CONFIG" LOG="$LOG" timed eval bash "$REPO_ROOT/scripts/run_eval_cpu.sh" "$CKPT" --decoders greedy,beam \
+    --manifests "$(IFS=,; echo "${test_sets[*]}")" eval.output_dir="$EXP/eval" eval.lm_path="$EXP/lm.arpa" \
+    eval.lm_alpha="$lm_alpha" eval.lm_beta="$lm_beta" eval.oov_penalty="$lm_oov"
+  stage_on 6 || wait_baseline    # else stage 6 runs beside it too
 fi
 if stage_on 6; then
   echo "== stage 6: export MINDIR and transcribe test files through it (beam search + LM when stage 5 ran)"
@@ -133,6 +138,7 @@ if stage_on 6; then
               --set eval.lm_beta="$lm_beta" --set eval.oov_penalty="$lm_oov")
   fi
   timed transcribe ds2-transcribe --model "$EXP/deepspeech2.mindir" "${decoding[@]}" "${files[@]}"
+  [ -z "$baseline_pid" ] || wait_baseline
 fi
 if stage_on 7; then
   echo "== stage 7: results"

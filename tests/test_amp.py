@@ -129,3 +129,19 @@ def test_jit_level_o1_compiles_on_cpu_and_bad_levels_are_refused():
     assert bool(finite.asnumpy()) and np.isfinite(float(loss.asnumpy()))
     with pytest.raises(ValueError, match="jit_level"):
         _setup(["train.jit_level=O3"], graph=True)
+
+
+def test_global_norm_and_clipping_match_numpy_for_float32_and_float16_gradients():
+    import mindspore
+
+    from deepspeech2.training.step import clip_by_norm, global_norm
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in [(64, 40), (7,), (3, 5, 2)]]
+    want = np.sqrt(sum(float((a.astype(np.float64) ** 2).sum()) for a in arrays))
+    grads = (Tensor(arrays[0]), Tensor(arrays[1].astype(np.float16)), Tensor(arrays[2]))
+    norm = mindspore.jit(global_norm)(grads)
+    assert float(norm.asnumpy()) == pytest.approx(want, rel=1e-3)          # the float16 one rounds
+    clipped = clip_by_norm(tuple(Tensor(a) for a in arrays), Tensor(np.float32(want)), want / 4)
+    for got, a in zip(clipped, arrays):
+        np.testing.assert_allclose(got.asnumpy(), a / 4, rtol=1e-5)

@@ -52,3 +52,22 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, repo_root):
     proc = subprocess.run([sys.executable, str(repo_root / "eval.py"), "--pretrain_ckpt", str(tmp_path / "no.ckpt"),
                            "--manifest", "x.json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "no.ckpt" in proc.stderr
+
+
+def test_several_sets_with_one_model_load_equal_one_set_at_a_time(tiny_config, tiny_checkpoint, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    manifest = tiny_config.data.test_manifest
+    other = tmp_path / f"libri_test_other_manifest{Path(manifest).suffix}"    # a second set (same utterances)
+    shutil.copy(manifest, other)
+    cfg = dataclasses.replace(tiny_config, eval=dataclasses.replace(tiny_config.eval, output_dir=str(tmp_path / "all")))
+    together = evaluate(cfg, tiny_checkpoint, decoders=["greedy"], manifests=[manifest, str(other)])
+    assert [s["set"] for s in together] == ["test_clean", "test_other"]
+    for summary, path in zip(together, (manifest, other)):
+        alone_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, test_manifest=str(path)),
+                                        eval=dataclasses.replace(cfg.eval, output_dir=str(tmp_path / "alone")))
+        [alone] = evaluate(alone_cfg, tiny_checkpoint, decoders=["greedy"])
+        assert (alone["wer"], alone["cer"], alone["utterances"]) == (summary["wer"], summary["cer"], summary["utterances"])
+    assert (tmp_path / "all" / "recogs-test_other.txt").read_text() == \
+        (tmp_path / "alone" / "recogs-test_other.txt").read_text()

@@ -1,4 +1,5 @@
-"""CTC loss against a numpy forward-algorithm reference; gradients against finite differences."""
+"""CTC loss (MindSpore's op and our kernel, model.ctc_impl) against a numpy forward-algorithm reference; gradients
+against finite differences and against each other."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,10 @@ import pytest
 mindspore = pytest.importorskip("mindspore")
 from mindspore import Tensor, ops  # noqa: E402
 
-from deepspeech2.model.loss import CTCLoss  # noqa: E402
+from deepspeech2.model.loss import CTC_IMPLS, CTCLoss, resolve_ctc_impl  # noqa: E402
 
 mindspore.set_device("CPU")
+IMPLS = pytest.mark.parametrize("impl", ["mindspore", "custom"])
 
 
 def np_ctc(log_probs: np.ndarray, target, blank: int) -> float:
@@ -52,9 +54,10 @@ def _random_case(seed, n=4, t_max=12, c=6, s_max=4):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_numpy_forward_algorithm(seed):
+@IMPLS
+def test_matches_numpy_forward_algorithm(seed, impl):
     log_probs, targets, in_len, tgt_len, blank = _random_case(seed)
-    loss = CTCLoss(blank)
+    loss = CTCLoss(blank, impl=impl)
     per_utt, finite = loss.utterance_losses(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
     want = [np_ctc(log_probs[:in_len[i], i], targets[i, :tgt_len[i]], blank) for i in range(len(in_len))]
     np.testing.assert_allclose(per_utt.asnumpy(), want, rtol=1e-5, atol=1e-4)
@@ -63,23 +66,25 @@ def test_matches_numpy_forward_algorithm(seed):
     assert float(batch.asnumpy()) == pytest.approx(sum(want) / len(want), rel=1e-5)   # sum / N
 
 
-def test_single_frame_and_fp16_input():
+@IMPLS
+def test_single_frame_and_fp16_input(impl):
     log_probs = _log_softmax(np.random.default_rng(3).standard_normal((1, 2, 4))).astype(np.float32)
     targets, in_len, tgt_len = np.array([[2], [0]], np.int32), np.array([1, 1], np.int32), np.array([1, 1], np.int32)
-    got = CTCLoss(3)(Tensor(log_probs.astype(np.float16)), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    got = CTCLoss(3, impl=impl)(Tensor(log_probs.astype(np.float16)), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
     want = (-log_probs[0, 0, 2] - log_probs[0, 1, 0]) / 2
     assert float(got.asnumpy()) == pytest.approx(float(want), abs=2e-3)
 
 
-def test_unalignable_utterance_is_inf_with_zero_gradient():
+@IMPLS
+def test_unalignable_utterance_is_inf_with_zero_gradient(impl):
     """[1, 1, 1] needs 5 frames (blanks between repeats): 4 frames give inf, not a kernel error."""
     log_probs, targets, in_len, tgt_len, blank = _random_case(4, n=3, t_max=8, s_max=3)
     targets[1], tgt_len[1], in_len[1] = [1, 1, 1], 3, 4
     args = (Tensor(targets), Tensor(in_len), Tensor(tgt_len))
-    per_utt, finite = CTCLoss(blank).utterance_losses(Tensor(log_probs), *args)
+    per_utt, finite = CTCLoss(blank, impl=impl).utterance_losses(Tensor(log_probs), *args)
     assert np.isinf(per_utt.asnumpy()[1]) and finite.asnumpy().tolist() == [True, False, True]
-    assert np.isinf(float(CTCLoss(blank)(Tensor(log_probs), *args).asnumpy()))
-    dropping = CTCLoss(blank, drop_nonfinite=True)
+    assert np.isinf(float(CTCLoss(blank, impl=impl)(Tensor(log_probs), *args).asnumpy()))
+    dropping = CTCLoss(blank, drop_nonfinite=True, impl=impl)
     value, grad = mindspore.value_and_grad(lambda lp: dropping(lp, *args))(Tensor(log_probs))
     finite_losses = per_utt.asnumpy()[[0, 2]]
     assert float(value.asnumpy()) == pytest.approx(finite_losses.sum() / 3, rel=1e-5)
@@ -87,14 +92,15 @@ def test_unalignable_utterance_is_inf_with_zero_gradient():
     assert np.isfinite(grad).all() and not grad[:, 1].any() and grad[:, 0].any()
 
 
-def test_gradient_matches_finite_differences():
+@IMPLS
+def test_gradient_matches_finite_differences(impl):
     """d loss / d logits through log_softmax, against central differences of the numpy reference."""
     rng = np.random.default_rng(5)
     t, c, blank = 5, 4, 3
     logits = rng.standard_normal((t, 1, c))
     target = np.array([[1, 2]], np.int32)
     args = (Tensor(target), Tensor(np.array([t], np.int32)), Tensor(np.array([2], np.int32)))
-    loss = CTCLoss(blank)
+    loss = CTCLoss(blank, impl=impl)
 
     def forward(z):
         return loss(ops.log_softmax(z, -1), *args)
@@ -111,8 +117,39 @@ def test_gradient_matches_finite_differences():
     np.testing.assert_allclose(grad, numeric, atol=1e-4)
 
 
-def test_graph_mode():
+@IMPLS
+def test_graph_mode(impl):
     log_probs, targets, in_len, tgt_len, blank = _random_case(6)
-    eager = CTCLoss(blank)(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
-    graph = mindspore.jit(CTCLoss(blank))(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    eager = CTCLoss(blank, impl=impl)(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+    graph = mindspore.jit(CTCLoss(blank, impl=impl))(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
     assert float(graph.asnumpy()) == pytest.approx(float(eager.asnumpy()), rel=1e-6)
+
+
+def _model_gradients(impl, seed):
+    log_probs, targets, in_len, tgt_len, blank = _random_case(seed, n=5, t_max=40, c=9, s_max=12)
+    logits = Tensor(np.random.default_rng(seed).standard_normal(log_probs.shape).astype(np.float32))
+    loss = CTCLoss(blank, impl=impl)
+
+    def forward(z):
+        return loss(ops.log_softmax(z, -1), Tensor(targets), Tensor(in_len), Tensor(tgt_len))
+
+    value, grad = mindspore.jit(mindspore.value_and_grad(forward))(logits)
+    return float(value.asnumpy()), grad.asnumpy(), in_len
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_kernel_loss_and_logit_gradients_equal_mindspores(seed):
+    want_loss, want_grad, in_len = _model_gradients("mindspore", seed)
+    got_loss, got_grad, _ = _model_gradients("custom", seed)
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    np.testing.assert_allclose(got_grad, want_grad, atol=1e-5)
+    for n, length in enumerate(in_len):         # padded frames get no gradient
+        assert not got_grad[length:, n].any()
+
+
+def test_auto_takes_the_kernel_on_cpu_only():
+    assert resolve_ctc_impl("auto", "CPU", 0) == "custom"
+    assert resolve_ctc_impl("auto", "GPU", 0) == resolve_ctc_impl("custom", "Ascend", 0) == "mindspore"
+    assert CTC_IMPLS == ("auto", "mindspore", "custom")
+    with pytest.raises(ValueError, match="ctc_impl"):
+        resolve_ctc_impl("warp", "CPU", 0)

@@ -21,6 +21,13 @@ def _decoder_list(text: str) -> list[str]:
     return kinds
 
 
+def _manifest_list(text: str) -> list[str]:
+    manifests = [m.strip() for m in text.split(",") if m.strip()]
+    if not manifests:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of manifests, got {text!r}")
+    return manifests
+
+
 def _extra_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_mutually_exclusive_group(required=True)
@@ -29,6 +36,9 @@ def _extra_args() -> argparse.ArgumentParser:
     parser.add_argument("--decoders", type=_decoder_list, default=[], metavar="KIND[,KIND]",
                         help="decode with each of these (greedy, beam) over one pass of the network, a report "
                              "and a printed line per decoder (default: eval.decoder)")
+    parser.add_argument("--manifests", type=_manifest_list, default=[], metavar="M[,M]",
+                        help="evaluate each of these test sets (comma-separated) with the model loaded once, "
+                             "instead of data.test_manifest")
     parser.add_argument("--allow_skipped", action="store_true",
                         help="score the usable utterances when some cannot be read (default: fail, naming them)")
     return parser
@@ -49,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                EVAL_FLAGS, extra=_extra_args())
     setup_logging()
     try:
-        summaries = evaluate(cfg, args.pretrain_ckpt or args.mindir, args.allow_skipped, args.decoders)
+        summaries = evaluate(cfg, args.pretrain_ckpt or args.mindir, args.allow_skipped, args.decoders, args.manifests)
     except (ValueError, OSError) as err:
         log.error("%s", err)
         return 1
@@ -58,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         skipped = len(summary["skipped"])
         counted = (f"{summary['utterances']} of {summary['utterances'] + skipped} utterances, {skipped} skipped"
                    if skipped else f"{summary['utterances']} utterances")
+        on_set = f", {summary['set']}" if len(args.manifests) > 1 else ""
         print(f"Average WER {100 * summary['wer']:.3f}  Average CER {100 * summary['cer']:.3f}  "
-              f"({counted}, {summary['decoder']} decoding)")
+              f"({counted}, {summary['decoder']} decoding{on_set})")
     return 0
 
 

@@ -20,7 +20,7 @@ from deepspeech2.core.config_rules import range_errors
 
 __all__ = [
     "choices", "DeviceTarget", "ExecMode", "JitLevel", "AmpLevel", "AmpDtype", "LossScale", "RnnType", "RnnImpl",
-    "ConvImpl", "BnImpl", "ConvActivation", "NoiseColour", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat",
+    "ConvImpl", "BnImpl", "CtcImpl", "ConvActivation", "NoiseColour", "FeatureType", "ConvStack", "DecoderKind", "ExportFormat",
     "ExportOutput",
     "AugmentConfig", "DataConfig", "FeatureConfig", "ModelConfig", "OptimConfig", "TrainConfig", "read_config_tree",
     "EvalConfig", "ExportConfig", "Config", "ConfigError",
@@ -44,6 +44,7 @@ RnnType = Literal["lstm", "gru"]
 RnnImpl = Literal["auto", "fused", "portable", "custom"]  # deepspeech2.model.rnn_impl
 ConvImpl = Literal["auto", "onednn", "matmul", "custom"]   # deepspeech2.model.conv
 BnImpl = Literal["auto", "onednn", "custom"]               # deepspeech2.model.batch_norm
+CtcImpl = Literal["auto", "mindspore", "custom"]           # deepspeech2.model.loss
 ConvActivation = Literal["tanh", "hardtanh"]
 DecoderKind = Literal["greedy", "beam"]
 ExportFormat = Literal["MINDIR", "ONNX", "AIR"]
@@ -132,6 +133,9 @@ class ModelConfig:
     bn_impl: BnImpl = "auto"       # those two BatchNorms: auto (CPU: custom if g++ can build it, else onednn;
                                    # onednn elsewhere) | onednn (nn.BatchNorm1d) | custom (our CPU kernel,
                                    # model/batch_norm.py)
+    ctc_impl: CtcImpl = "auto"     # the CTC loss: auto (CPU: custom if g++ can build it, else mindspore;
+                                   # mindspore elsewhere) | mindspore (ops.ctc_loss) | custom (our CPU kernel,
+                                   # model/loss.py)
 
 
 @dataclass

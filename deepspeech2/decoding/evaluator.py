@@ -55,7 +55,7 @@ class Evaluator:
         self.utts, self.dropped = load_utterances(manifest, vocab, cfg, training=False)
         batches = make_batches(self.utts, cfg.data.eval_batch_size)
         self.source = BatchSource(self.utts, batches, vocab, cfg)
-        self.loss_fn = mindspore.jit(CTCLoss(vocab.blank)) if with_loss else None
+        self.loss_fn = mindspore.jit(CTCLoss(vocab.blank, impl=cfg.model.ctc_impl)) if with_loss else None
         self.decoder = decoder or build_decoder(EvalConfig(), vocab)
 
     def _batches(self, desc: str):

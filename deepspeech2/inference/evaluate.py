@@ -1,4 +1,5 @@
-"""Evaluate a saved model (checkpoint or MINDIR) on ``data.test_manifest``: the work behind ``ds2-eval``."""
+"""Evaluate a saved model (checkpoint or MINDIR) on ``data.test_manifest`` or several test sets: the work behind
+``ds2-eval``."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -42,23 +43,28 @@ def _skipped_files(manifest: str | Path, evaluator: Evaluator, allow_skipped: bo
 
 
 def evaluate(cfg: Config, model_path: str | Path, allow_skipped: bool = False,
-             decoders: Sequence[str] = ()) -> list[dict]:
-    """Evaluate ``model_path`` (checkpoint or MINDIR) on ``data.test_manifest`` with each of ``decoders``
-    (default: ``eval.decoder``; the network runs once for all); writes the reports and returns a
-    summary per decoder. Every utterance is scored, or :class:`SkippedUtterancesError` names the ones
-    that cannot be, unless ``allow_skipped`` (then the summaries' ``skipped`` lists them)."""
-    if not cfg.data.test_manifest:
+             decoders: Sequence[str] = (), manifests: Sequence[str | Path] = ()) -> list[dict]:
+    """Evaluate ``model_path`` (checkpoint or MINDIR) on each of ``manifests`` (default: ``data.test_manifest``)
+    with each of ``decoders`` (default: ``eval.decoder``); the model and the LM are loaded once, the network runs
+    once per set for all decoders. Writes the reports and returns a summary per set and decoder. Every utterance
+    is scored, or :class:`SkippedUtterancesError` names the ones that cannot be, unless ``allow_skipped`` (then
+    the summaries' ``skipped`` lists them)."""
+    manifests = list(manifests) or [cfg.data.test_manifest]
+    if not all(manifests):
         raise ValueError("no manifest to evaluate: pass --manifest or set data.test_manifest")
     decoders = decoder_kinds(decoders) or [cfg.eval.decoder]
     model = load_acoustic_model(model_path, cfg)
     cfg = replace(cfg, features=model.features)
-    evaluator = Evaluator(model.forward, model.vocab, cfg, cfg.data.test_manifest)
-    skipped = _skipped_files(cfg.data.test_manifest, evaluator, allow_skipped)
-    name = set_name(cfg.data.test_manifest)
-    results = evaluator.run_decoders({kind: build_decoder(replace(cfg.eval, decoder=kind), model.vocab)
-                                      for kind in decoders}, desc=f"eval {name}")
+    built = {kind: build_decoder(replace(cfg.eval, decoder=kind), model.vocab) for kind in decoders}
     out_dir = Path(cfg.eval.output_dir) if cfg.eval.output_dir else Path(model_path).parent / f"eval_{Path(model_path).stem}"
-    return [write_reports(result, out_dir, name if kind == "greedy" else f"{name}-{kind}", extra={
-        "model": str(model_path), "manifest": str(cfg.data.test_manifest), "decoder": kind,
-        "dropped": dict(evaluator.dropped), "skipped": skipped, "output_dir": str(out_dir)})
-        for kind, result in results.items()]
+    summaries = []
+    for manifest in manifests:
+        evaluator = Evaluator(model.forward, model.vocab, cfg, manifest)
+        skipped = _skipped_files(manifest, evaluator, allow_skipped)
+        name = set_name(manifest)
+        results = evaluator.run_decoders(built, desc=f"eval {name}")
+        summaries += [write_reports(result, out_dir, name if kind == "greedy" else f"{name}-{kind}", extra={
+            "model": str(model_path), "manifest": str(manifest), "decoder": kind, "set": name,
+            "dropped": dict(evaluator.dropped), "skipped": skipped, "output_dir": str(out_dir)})
+            for kind, result in results.items()]
+    return summaries

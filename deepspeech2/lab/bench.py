@@ -113,7 +113,7 @@ def bench_train_step(cfg, batch: int, seconds: float, steps: int, warmup: int, p
     net = build_network(cfg, vocab)
     optimizer = build_optimizer(net, cfg)
     net.set_train(True)
-    step, _ = make_train_step(net, CTCLoss(vocab.blank), optimizer, cfg, None, use_graph_mode(cfg.train.mode))
+    step, _ = make_train_step(net, CTCLoss(vocab.blank, impl=cfg.model.ctc_impl), optimizer, cfg, None, use_graph_mode(cfg.train.mode))
     arrays = _synthetic_batch(cfg, batch, seconds, pad_to, len(vocab), vocab.blank)
     inputs = [Tensor(a) for a in arrays] + [Tensor(np.float32(cfg.optim.lr))]
     t_first = time.perf_counter()

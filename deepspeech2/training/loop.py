@@ -87,7 +87,7 @@ class _Run:
         self.source = BatchSource(self.utts, schedule, self.vocab, cfg, training=True, epoch_of=epoch_of)
         self.net = build_network(cfg, self.vocab, pretrained=cfg.train.pretrained)
         self.optimizer = build_optimizer(self.net, cfg)
-        self.loss_fn = CTCLoss(self.vocab.blank)
+        self.loss_fn = CTCLoss(self.vocab.blank, impl=cfg.model.ctc_impl)
         reducer = reducer_factory(self.optimizer.parameters) if reducer_factory else None
         self.graph = use_graph_mode(cfg.train.mode)
         self.step_fn, self.scaler = make_train_step(self.net, self.loss_fn, self.optimizer, cfg, reducer, self.graph)

@@ -19,10 +19,17 @@ JIT_LEVELS = choices(JitLevel)
 NORM_EPS = 1e-6  # keeps the clip factor finite for an all-zero gradient
 
 
+def _sum_of_squares(grad: mindspore.Tensor) -> mindspore.Tensor:
+    """``sum(grad ** 2)`` as the product of the flattened gradient with itself: MindSpore 2.10's CPU
+    Square + ReduceSum took ~1 ms per weight matrix of the lab model (13.6 ms of its step), the MatMul a
+    quarter of that."""
+    flat = grad.astype(mindspore.float32).reshape(1, -1)                     # (1, n)
+    return ops.matmul(flat, flat.reshape(-1, 1)).reshape(())
+
+
 def global_norm(grads: tuple) -> mindspore.Tensor:
     """L2 norm over all gradient tensors (float32 scalar)."""
-    squares = [ops.reduce_sum(ops.square(g.astype(mindspore.float32))) for g in grads]
-    return ops.sqrt(ops.addn(squares))
+    return ops.sqrt(ops.addn([_sum_of_squares(g) for g in grads]))
 
 
 def clip_by_norm(grads: tuple, norm: mindspore.Tensor, max_norm: float) -> tuple:
