@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["deepspeech2", "deepspeech2.*", "data_prep", "data_prep.*"]),
     package_data={"data_prep.corpus": ["data/*"], "deepspeech2": ["resources/*"], "deepspeech2.serving": ["static/*"],
-                  "deepspeech2.model": ["kernels/*.cc"]},
+                  "deepspeech2.model": ["kernels/*.cc", "kernels/*.h"]},
     include_package_data=True,
     install_requires=[
         "mindspore==2.10.0",

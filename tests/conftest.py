@@ -1,5 +1,6 @@
 """Shared fixtures, each built once per test session: the committed speech clips, a tiny synthetic
-LibriSpeech corpus (prepared) and a tiny randomly initialised checkpoint."""
+LibriSpeech corpus (prepared) and a tiny randomly initialised checkpoint; and the compiled training-step runner
+that compares network implementations."""
 from __future__ import annotations
 
 import os
@@ -131,3 +132,46 @@ def small_disk(tmp_path):
         yield mount_point, resize
     finally:
         subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def _compiled_steps(net, batches, n_freq: int, seed: int = 1):
+    """CTC loss and parameter gradients of ``net`` for random batches of the given utterance lengths, from one
+    GRAPH step compiled with unknown batch and time (as the training step is); and the BatchNorm moving
+    statistics after the last batch. Returns ``([(loss, {param: grad})], {moving statistic: value})``."""
+    import mindspore
+    import numpy as np
+    from mindspore import Tensor
+
+    from deepspeech2.model.loss import CTCLoss
+
+    loss_fn, params = CTCLoss(0), net.trainable_params()
+
+    def loss(inputs, lens, targets, target_lengths):
+        log_probs, out_lengths = net(inputs, lens)
+        return loss_fn(log_probs, targets, out_lengths, target_lengths)
+
+    net.set_train(True)
+    grad_fn = mindspore.value_and_grad(loss, None, params)
+
+    def step(inputs, lens, targets, target_lengths):
+        return grad_fn(inputs, lens, targets, target_lengths)
+
+    step = mindspore.jit(mindspore.enable_dynamic(
+        inputs=Tensor(shape=[None, 1, n_freq, None], dtype=mindspore.float32),
+        lens=Tensor(shape=[None], dtype=mindspore.int32), targets=Tensor(shape=[None, None], dtype=mindspore.int32),
+        target_lengths=Tensor(shape=[None], dtype=mindspore.int32))(step))
+    rng = np.random.default_rng(seed)
+    results = []
+    for lengths in batches:
+        x = Tensor(rng.standard_normal((len(lengths), 1, n_freq, max(lengths))).astype(np.float32))
+        targets = Tensor(rng.integers(1, 29, (len(lengths), 4)).astype(np.int32))
+        value, grads = step(x, Tensor(np.array(lengths, np.int32)), targets, Tensor(np.full(len(lengths), 4, np.int32)))
+        results.append((float(value.asnumpy()), {p.name: g.asnumpy() for p, g in zip(params, grads)}))
+    moving = {name: p.asnumpy() for name, p in net.parameters_and_names() if "moving" in name}
+    return results, moving
+
+
+@pytest.fixture(scope="session")
+def compiled_steps():
+    """:func:`_compiled_steps`: run a network's compiled training step on random batches."""
+    return _compiled_steps

@@ -22,7 +22,6 @@ from deepspeech2.data.shapes import output_lengths, conv_stack  # noqa: E402
 from deepspeech2.model import conv as conv_mod  # noqa: E402
 from deepspeech2.model.conv import (KernelConv2d, MatMulConv2d, exportable_conv_impl, make_conv2d,  # noqa: E402
                                     resolve_conv_impl)
-from deepspeech2.model.loss import CTCLoss  # noqa: E402
 from deepspeech2.model.network import DeepSpeech2  # noqa: E402
 from deepspeech2.model.weights import load_weights  # noqa: E402
 
@@ -117,44 +116,16 @@ def _network_pair(impl, **model):
     return nets
 
 
-def _loss_and_grads(net, batches, graph=True):
-    """CTC loss and parameter gradients of ``net`` for each batch of utterance lengths; GRAPH: one step
-    compiled with unknown batch and time (as the training step is), run on every batch."""
-    loss_fn, params = CTCLoss(0), net.trainable_params()
-
-    def loss(inputs, lens, targets, target_lengths):
-        log_probs, out_lengths = net(inputs, lens)
-        return loss_fn(log_probs, targets, out_lengths, target_lengths)
-
-    net.set_train(True)
-    grad_fn = mindspore.value_and_grad(loss, None, params)
-
-    def step(inputs, lens, targets, target_lengths):
-        return grad_fn(inputs, lens, targets, target_lengths)
-
-    if graph:
-        step = mindspore.jit(mindspore.enable_dynamic(
-            inputs=Tensor(shape=[None, 1, FBANK.n_mels, None], dtype=mindspore.float32),
-            lens=Tensor(shape=[None], dtype=mindspore.int32), targets=Tensor(shape=[None, None], dtype=mindspore.int32),
-            target_lengths=Tensor(shape=[None], dtype=mindspore.int32))(step))
-    rng = np.random.default_rng(1)
-    results = []
-    for lengths in batches:
-        x = Tensor(rng.standard_normal((len(lengths), 1, FBANK.n_mels, max(lengths))).astype(np.float32))
-        targets = Tensor(rng.integers(1, 29, (len(lengths), 4)).astype(np.int32))
-        value, grads = step(x, Tensor(np.array(lengths, np.int32)), targets, Tensor(np.full(len(lengths), 4, np.int32)))
-        results.append((float(value.asnumpy()), {p.name: g.asnumpy() for p, g in zip(params, grads)}))
-    return results
-
-
 @pytest.mark.parametrize("impl, model", [("matmul", LAB), ("matmul", dict(LAB, bidirectional=False, lookahead_context=3)),
                                          ("matmul", dict(LAB, conv_stack="small_t3")), ("custom", ZOO),
                                          ("custom", dict(ZOO, bidirectional=False, lookahead_context=3))],
                          ids=["lab", "streaming", "small_t3", "zoo custom", "zoo streaming custom"])
-def test_whole_step_loss_and_gradients_equal_across_conv_impls(impl, model):
+def test_whole_step_loss_and_gradients_equal_across_conv_impls(impl, model, compiled_steps):
     nets = _network_pair(impl, **model)
     batches = [[61, 40, 23], [37, 30]]
-    for want, got in zip(_loss_and_grads(nets["onednn"], batches), _loss_and_grads(nets[impl], batches)):
+    want_steps, _ = compiled_steps(nets["onednn"], batches, FBANK.n_mels)
+    got_steps, _ = compiled_steps(nets[impl], batches, FBANK.n_mels)
+    for want, got in zip(want_steps, got_steps):
         assert np.isfinite(want[0])
         np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
         for name, grad in want[1].items():

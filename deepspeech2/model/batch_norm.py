@@ -11,7 +11,6 @@ inference outputs and moving statistics (momentum, unbiased moving variance) wit
 """
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,12 +19,11 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
 from deepspeech2.core.config import BnImpl, choices
-from deepspeech2.model.custom_kernels import KERNEL_DIR, build_library, custom_op
+from deepspeech2.model.custom_kernels import KERNEL_DIR, build_library, custom_op, resolve_kernel_impl
 
 __all__ = ["BN_IMPLS", "KernelBatchNorm1d", "batch_norm_library", "exportable_bn_impl", "make_batch_norm",
            "resolve_bn_impl"]
 
-log = logging.getLogger(__name__)
 
 BN_IMPLS = choices(BnImpl)
 SOURCE = KERNEL_DIR / "batch_norm.cc"
@@ -42,18 +40,7 @@ def batch_norm_library() -> Path:
 def resolve_bn_impl(requested: str, device: str) -> str:
     """``onednn`` or ``custom`` for ``model.bn_impl`` on ``device``: ``auto`` = ``custom`` on CPU when g++ builds
     the kernel (else ``onednn``, logged), ``onednn`` elsewhere; ``custom`` off CPU → ``onednn``."""
-    if requested not in BN_IMPLS:
-        raise ValueError(f"unknown model.bn_impl {requested!r}; valid: {BN_IMPLS}")
-    if device != "CPU" or requested == "onednn":
-        return "onednn"
-    if requested == "custom":
-        return "custom"
-    try:
-        batch_norm_library()
-    except RuntimeError as err:
-        log.warning("model.bn_impl=auto: nn.BatchNorm1d instead of our kernel (%s)", err)
-        return "onednn"
-    return "custom"
+    return resolve_kernel_impl("model.bn_impl", requested, BN_IMPLS, device, batch_norm_library, "onednn")
 
 
 def exportable_bn_impl(requested: str, device: str) -> str:
@@ -64,9 +51,9 @@ def exportable_bn_impl(requested: str, device: str) -> str:
 
 class KernelBatchNorm1d(nn.Cell):
     """``nn.BatchNorm1d(num_features)`` over ``x (M, C)`` whose output rows are multiplied by ``mask (M,)``
-    (1.0 valid, 0.0 padding). Training: normalised with the batch's statistics, which update the moving ones
+    (1.0 valid, 0.0 padding; none: all rows kept, a drop-in for ``nn.BatchNorm1d``). Training: normalised with the batch's statistics, which update the moving ones
     (``moving = (1 - MOMENTUM) * moving + MOMENTUM * batch``, the variance unbiased); inference: with the
-    moving ones. Differentiable in x, gamma and beta in training mode."""
+    moving ones. Differentiable in x, gamma and beta in both modes."""
 
     def __init__(self, num_features: int):
         super().__init__()
@@ -79,19 +66,29 @@ class KernelBatchNorm1d(nn.Cell):
         self.param_grad_op = custom_op(library, "BatchNormParamGrad", ("x", "stats", "dy", "mask"))
         self.input_grad_op = custom_op(library, "BatchNormInputGrad",
                                        ("x", "stats", "gamma", "dy", "mask", "param_grads"))
-        self.apply_op = custom_op(library, "BatchNormApply", ("x", "stats", "gamma", "beta", "mask"),
-                                  self._apply_bprop)
+        inputs = ("x", "stats", "gamma", "beta", "mask")
+        self.apply_op = custom_op(library, "BatchNormApply", inputs, self._apply_bprop)
+        self.apply_fixed_op = custom_op(library, "BatchNormApply", inputs, self._apply_fixed_bprop)
 
     @staticmethod
     def _stats_bprop(x, stats, d_stats):
         return (ops.zeros_like(x),)      # the apply op's bprop differentiates through the statistics
 
     def _apply_bprop(self, x, stats, gamma, beta, mask, y, dy):
+        """Training: the statistics are x's, so dL/dx also flows through them."""
         param_grads = self.param_grad_op(x, stats, dy, mask)                          # (2, C)
         dx = self.input_grad_op(x, stats, gamma, dy, mask, param_grads)               # (M, C)
         return dx, ops.zeros_like(stats), param_grads[0], param_grads[1], ops.zeros_like(mask)
 
-    def construct(self, x: Tensor, mask: Tensor) -> Tensor:
+    def _apply_fixed_bprop(self, x, stats, gamma, beta, mask, y, dy):
+        """Inference: the moving statistics are constants (dL/dx = gamma / sqrt(var + eps) * dy * mask)."""
+        param_grads = self.param_grad_op(x, stats, dy, mask)                          # (2, C)
+        dx = self.input_grad_op(x, stats, gamma, dy, mask, ops.zeros_like(param_grads))
+        return dx, ops.zeros_like(stats), param_grads[0], param_grads[1], ops.zeros_like(mask)
+
+    def construct(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if mask is None:                                                              # every row kept
+            mask = ops.ones(x.shape[:1], x.dtype)
         if self.training:
             stats = self.stats_op(x)                                                  # (2, C): mean, variance
             batch = ops.stop_gradient(stats)
@@ -101,14 +98,14 @@ class KernelBatchNorm1d(nn.Cell):
                                                  self.moving_mean * (1.0 - MOMENTUM) + batch[0] * MOMENTUM))
             stats = ops.depend(stats, ops.assign(self.moving_variance,
                                                  self.moving_variance * (1.0 - MOMENTUM) + unbiased * MOMENTUM))
-        else:
-            stats = ops.stack((self.moving_mean, self.moving_variance))
-        return self.apply_op(x, stats, self.gamma, self.beta, mask)
+            return self.apply_op(x, stats, self.gamma, self.beta, mask)
+        stats = ops.stack((self.moving_mean, self.moving_variance))
+        return self.apply_fixed_op(x, stats, self.gamma, self.beta, mask)
 
 
 def make_batch_norm(impl: str, num_features: int) -> nn.Cell:
-    """``nn.BatchNorm1d`` (``onednn``: call it as ``bn(x)``) or :class:`KernelBatchNorm1d` (``custom``:
-    ``bn(x, mask)``); the same parameter names either way."""
+    """``nn.BatchNorm1d`` (``onednn``) or :class:`KernelBatchNorm1d` (``custom``, which also takes a row mask:
+    ``bn(x, mask)``); the same parameter names and ``bn(x)`` either way."""
     if impl == "custom":
         return KernelBatchNorm1d(num_features)
     if impl != "onednn":

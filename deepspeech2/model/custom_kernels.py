@@ -1,10 +1,11 @@
 """This package's own CPU kernels (``kernels/*.cc``) as MindSpore ``Custom`` aot ops: the build, its cache
-and the op wrapper that the LSTM (:mod:`deepspeech2.model.lstm_kernel`) and the convolution
-(:mod:`deepspeech2.model.conv_kernel`) share.
+and the op wrapper that the LSTM (:mod:`deepspeech2.model.lstm_kernel`), the convolution
+(:mod:`deepspeech2.model.conv`), the BatchNorm (:mod:`deepspeech2.model.batch_norm`) and the CTC loss
+(:mod:`deepspeech2.model.loss`) share.
 
 A kernel is compiled with g++ on first use into a cache directory (``DS2_KERNEL_CACHE``, default
-``~/.cache/deepspeech2/kernels``), once per source, compile-time constants, flags, CPU and MindSpore
-installation; it links against the oneDNN library MindSpore ships (its sgemm). The build records the
+``~/.cache/deepspeech2/kernels``), once per source (with the headers beside it), compile-time constants, flags,
+CPU and MindSpore installation; it links against the oneDNN library MindSpore ships (its sgemm). The build records the
 library's sha256, and a cached library that differs (truncated by a full disk, which would crash the
 process that loads it) is built again.
 """
@@ -27,7 +28,7 @@ from mindspore.ops import CustomRegOp, DataType
 from deepspeech2.core.device import cpu_flags
 from deepspeech2.core.files import atomic_write_text
 
-__all__ = ["KERNEL_DIR", "build_library", "custom_op"]
+__all__ = ["KERNEL_DIR", "build_library", "custom_op", "resolve_kernel_impl"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def build_library(source: Path, defines: Sequence[tuple[str, int]] = (), *, user
                            f"use {fallback}")
     flags = [*COMPILE_FLAGS, *(f"-D{name}={value}" for name, value in defines)]
     this_cpu = " ".join(sorted(cpu_flags())) or platform.processor()      # the build is -march=native
-    key = hashlib.sha256(b"\0".join([source.read_bytes(), " ".join(flags).encode(), str(ms_lib).encode(),
+    headers = [header.read_bytes() for header in sorted(source.parent.glob("*.h"))]   # kernel_threads.h, ...
+    key = hashlib.sha256(b"\0".join([source.read_bytes(), *headers, " ".join(flags).encode(), str(ms_lib).encode(),
                                      this_cpu.encode()])).hexdigest()[:16]
     cache = _cache_dir()
     try:
@@ -110,3 +112,22 @@ def custom_op(library: Path, name: str, inputs: Sequence[str], bprop: Callable |
             .target("CPU").get_op_info())
     return ops.Custom(f"{library}:{name}", out_shape=None, out_dtype=mindspore.float32, func_type="aot",
                       bprop=bprop, reg_info=info)
+
+
+def resolve_kernel_impl(setting: str, requested: str, valid: Sequence[str], device: str, build: Callable[[], object],
+                        fallback: str) -> str:
+    """``custom`` or ``fallback`` for a setting (e.g. ``model.bn_impl``) whose values are ``auto``, ``fallback`` and
+    ``custom``: ``auto`` = ``custom`` on CPU when ``build()`` (the kernel's library) succeeds, else ``fallback``
+    (logged); ``fallback`` off CPU, where ``custom`` also means ``fallback``. ValueError for other values."""
+    if requested not in valid:
+        raise ValueError(f"unknown {setting} {requested!r}; valid: {tuple(valid)}")
+    if device != "CPU" or requested == fallback:
+        return fallback
+    if requested == "custom":
+        return "custom"
+    try:
+        build()
+    except RuntimeError as err:
+        log.warning("%s=auto: %s instead of our kernel (%s)", setting, fallback, err)
+        return fallback
+    return "custom"

@@ -17,7 +17,6 @@ inf but a kernel error in MindSpore 2.10 — the dataset drops those utterances
 """
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from deepspeech2.core.config import CtcImpl, choices
 
 __all__ = ["CTC_IMPLS", "CTCLoss", "ctc_kernel_library", "resolve_ctc_impl"]
 
-log = logging.getLogger(__name__)
 CTC_IMPLS = choices(CtcImpl)
 
 
@@ -44,18 +42,10 @@ def ctc_kernel_library(blank: int) -> Path:
 def resolve_ctc_impl(requested: str, device: str, blank: int) -> str:
     """``mindspore`` or ``custom`` for ``model.ctc_impl``: ``auto`` = ``custom`` on CPU when g++ builds the kernel
     (else ``mindspore``, logged), ``mindspore`` elsewhere; ``custom`` off CPU → ``mindspore``."""
-    if requested not in CTC_IMPLS:
-        raise ValueError(f"unknown model.ctc_impl {requested!r}; valid: {CTC_IMPLS}")
-    if device != "CPU" or requested == "mindspore":
-        return "mindspore"
-    if requested == "custom":
-        return "custom"
-    try:
-        ctc_kernel_library(blank)
-    except RuntimeError as err:
-        log.warning("model.ctc_impl=auto: MindSpore's CTC loss instead of our kernel (%s)", err)
-        return "mindspore"
-    return "custom"
+    from deepspeech2.model.custom_kernels import resolve_kernel_impl
+
+    return resolve_kernel_impl("model.ctc_impl", requested, CTC_IMPLS, device, lambda: ctc_kernel_library(blank),
+                               "mindspore")
 
 
 class _KernelCTC(nn.Cell):

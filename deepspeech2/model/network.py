@@ -251,15 +251,12 @@ class OutputLayer(nn.Cell):
     def __init__(self, hidden_size: int, num_classes: int, batch_norm: bool, bn_impl: str = "onednn"):
         super().__init__()
         self.norm = make_batch_norm(bn_impl, hidden_size) if batch_norm else None
-        self.masking_norm = bn_impl == "custom"                  # KernelBatchNorm1d: every row kept here
         self.module = nn.Dense(hidden_size, num_classes, weight_init=Uniform(1.0 / hidden_size), has_bias=False)
 
     def construct(self, x: Tensor) -> Tensor:
         t, n = x.shape[0], x.shape[1]
         x = x.view(t * n, -1)                                                # (T*N, H)
-        if self.norm is not None and self.masking_norm:
-            x = self.norm(x, ops.ones(x.shape[:1], x.dtype))
-        elif self.norm is not None:
+        if self.norm is not None:
             x = self.norm(x)
         return self.module(x).view(t, n, -1)                                 # (T, N, C)
 

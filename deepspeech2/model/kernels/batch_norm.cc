@@ -15,8 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "kernel_threads.h"
 
 namespace {
 
@@ -24,24 +25,17 @@ constexpr int kOk = 0;
 constexpr int kBadArguments = 1;
 constexpr float kEps = 1e-5f;   // nn.BatchNorm1d's default; the Python side checks the cell's eps equals it
 
-// Threads this kernel may use: DS2_CPU_THREADS (set from train.cpu_threads by deepspeech2.core.device), else 1.
-int64_t KernelThreads() {
-  const char *value = std::getenv("DS2_CPU_THREADS");
-  const long threads = value ? std::strtol(value, nullptr, 10) : 0;
-  return threads > 0 ? threads : 1;
-}
+using ds2::KernelThreads;
 
-// Runs fn(first_row, end_row, part) over `rows` split into contiguous parts, one per thread (the first part on
-// the calling thread); returns the number of parts.
+// Runs fn(first_row, end_row, part) over `rows` split into contiguous parts, one per kernel thread; returns the
+// number of parts.
 template <typename Fn>
 int64_t OnRowParts(int64_t rows, Fn fn) {
-  const int64_t parts = std::max<int64_t>(1, std::min(KernelThreads(), rows));
-  std::vector<std::thread> workers;
-  for (int64_t p = 1; p < parts; ++p) {
-    workers.emplace_back([&fn, p, parts, rows] { fn(rows * p / parts, rows * (p + 1) / parts, p); });
-  }
-  fn(0, rows / parts, 0);
-  for (auto &w : workers) w.join();
+  const int64_t parts = std::max<int64_t>(1, std::min(KernelThreads(1), rows));
+  ds2::OnRanges(rows, parts, [&](int64_t p, int64_t first, int64_t end) {
+    fn(first, end, p);
+    return kOk;
+  });
   return parts;
 }
 
@@ -96,7 +90,7 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
   if (k.m < 1) return kBadArguments;
   const auto *x = static_cast<const float *>(params[0]);
   auto *stats = static_cast<float *>(params[1]);
-  const int64_t max_parts = std::max<int64_t>(1, KernelThreads());
+  const int64_t max_parts = std::max<int64_t>(1, KernelThreads(1));
   std::vector<double> sums(max_parts * 2 * k.c, 0.0);
   const int64_t parts = OnRowParts(k.m, [&](int64_t first, int64_t end, int64_t p) {
     double *sum = sums.data() + p * 2 * k.c, *square = sum + k.c;
@@ -168,7 +162,7 @@ extern "C" int BatchNormParamGrad(int nparam, void **params, int *ndims, int64_t
   auto *grads = static_cast<float *>(params[4]);
   std::vector<float> mean, rstd;
   MeanAndScale(stats, k.c, &mean, &rstd);
-  const int64_t max_parts = std::max<int64_t>(1, KernelThreads());
+  const int64_t max_parts = std::max<int64_t>(1, KernelThreads(1));
   std::vector<double> sums(max_parts * 2 * k.c, 0.0);
   const int64_t parts = OnRowParts(k.m, [&](int64_t first, int64_t end, int64_t p) {
     std::vector<float> gamma_part(k.c, 0.0f), beta_part(k.c, 0.0f);   // float rows, flushed to double per row

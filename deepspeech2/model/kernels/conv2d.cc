@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "kernel_threads.h"
+
 #if !defined(DS2_STRIDE_H) || !defined(DS2_STRIDE_W) || !defined(DS2_PAD_TOP) || !defined(DS2_PAD_BOTTOM) || \
     !defined(DS2_PAD_LEFT) || !defined(DS2_PAD_RIGHT)
 #error "build with -DDS2_STRIDE_H/W and -DDS2_PAD_TOP/BOTTOM/LEFT/RIGHT (deepspeech2/model/conv.py)"
@@ -151,31 +153,8 @@ void UnpackWeight(const float *blocks, const Geometry &g, float *d_wt) {
   }
 }
 
-// Threads: DS2_CPU_THREADS (set from train.cpu_threads by deepspeech2.core.device), else the cores.
-int64_t KernelThreads() {
-  const char *value = std::getenv("DS2_CPU_THREADS");
-  const long threads = value ? std::strtol(value, nullptr, 10) : 0;
-  if (threads > 0) return threads;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores > 0 ? cores : 1;
-}
-
-// Runs fn(thread, first, last) over [0, items) split into `threads` contiguous ranges (the first on the
-// calling thread); returns the first non-zero code.
-template <typename Fn>
-int OnRanges(int64_t items, int64_t threads, Fn fn) {
-  threads = std::max<int64_t>(1, std::min(threads, items));
-  std::vector<int> codes(threads, kOk);
-  std::vector<std::thread> workers;
-  auto run = [&](int64_t p) { codes[p] = fn(p, items * p / threads, items * (p + 1) / threads); };
-  for (int64_t p = 1; p < threads; ++p) workers.emplace_back(run, p);
-  run(0);
-  for (auto &worker : workers) worker.join();
-  for (int code : codes) {
-    if (code != kOk) return code;
-  }
-  return kOk;
-}
+using ds2::KernelThreads;
+using ds2::OnRanges;
 
 inline int Gemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                 int64_t ldb, float beta, float *c, int64_t ldc) {

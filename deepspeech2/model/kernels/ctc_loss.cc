@@ -12,14 +12,13 @@
 //     t emits label k; zero on frames t >= input_lengths[n] and for unalignable utterances (zero_infinity).
 //     Through the log-softmax before it this is the usual softmax - posterior gradient of the logits.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "kernel_threads.h"
 
 namespace {
 
@@ -32,27 +31,6 @@ struct Batch {
   const int32_t *targets, *input_lengths, *target_lengths;
   int64_t blank;
 };
-
-// Threads this kernel may use: DS2_CPU_THREADS (set from train.cpu_threads by deepspeech2.core.device), else 1.
-int64_t KernelThreads() {
-  const char *value = std::getenv("DS2_CPU_THREADS");
-  const long threads = value ? std::strtol(value, nullptr, 10) : 0;
-  return threads > 0 ? threads : 1;
-}
-
-// Runs fn(n) for every utterance n, the utterances taken in turn by the threads (the first on the calling one).
-template <typename Fn>
-void PerUtterance(int64_t batch, Fn fn) {
-  const int64_t threads = std::max<int64_t>(1, std::min(KernelThreads(), batch));
-  std::atomic<int64_t> next{0};
-  auto work = [&] {
-    for (int64_t n = next++; n < batch; n = next++) fn(n);
-  };
-  std::vector<std::thread> workers;
-  for (int64_t p = 1; p < threads; ++p) workers.emplace_back(work);
-  work();
-  for (auto &w : workers) w.join();
-}
 
 // One utterance's label sequence with blanks and its emission probabilities.
 struct Utterance {
@@ -82,6 +60,20 @@ bool Prepare(const Batch &b, int64_t n, Utterance *u) {
     for (int64_t s = 0; s < u->states; ++s) u->emit[t * u->states + s] = std::exp(static_cast<double>(row[u->labels[s]]));
   }
   return true;
+}
+
+// Runs fn(n, utterance) for every utterance n after Prepare (the utterances split among the kernel threads);
+// kBadArguments when any utterance's arguments are out of range.
+template <typename Fn>
+int PerUtterance(const Batch &b, Fn fn) {
+  return ds2::OnRanges(b.batch, ds2::KernelThreads(1), [&](int64_t, int64_t first, int64_t end) {
+    Utterance u;
+    for (int64_t n = first; n < end; ++n) {
+      if (!Prepare(b, n, &u)) return kBadArguments;
+      fn(n, u);
+    }
+    return kOk;
+  });
 }
 
 // Rescaled forward variables alpha (T, S'), each frame's summing to 1; returns -ln p (inf if unalignable).
@@ -150,17 +142,10 @@ extern "C" int CtcLoss(int nparam, void **params, int *ndims, int64_t **shapes, 
   const Batch b = BatchOf(params, shapes);
   if (b.blank < 0 || b.blank >= b.classes) return kBadArguments;
   auto *losses = static_cast<float *>(params[4]);
-  std::atomic<bool> bad{false};
-  PerUtterance(b.batch, [&](int64_t n) {
-    Utterance u;
+  return PerUtterance(b, [&](int64_t n, const Utterance &u) {
     std::vector<double> alpha;
-    if (!Prepare(b, n, &u)) {
-      bad = true;
-      return;
-    }
     losses[n] = static_cast<float>(Forward(u, &alpha));
   });
-  return bad ? kBadArguments : kOk;
 }
 
 extern "C" int CtcLossGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
@@ -173,14 +158,8 @@ extern "C" int CtcLossGrad(int nparam, void **params, int *ndims, int64_t **shap
   const auto *d_loss = static_cast<const float *>(params[4]);
   auto *grad = static_cast<float *>(params[5]);
   std::fill(grad, grad + b.frames * b.batch * b.classes, 0.0f);
-  std::atomic<bool> bad{false};
-  PerUtterance(b.batch, [&](int64_t n) {
-    Utterance u;
+  return PerUtterance(b, [&](int64_t n, const Utterance &u) {
     std::vector<double> alpha;
-    if (!Prepare(b, n, &u)) {
-      bad = true;
-      return;
-    }
     if (!std::isfinite(Forward(u, &alpha)) || u.frames == 0) return;   // zero_infinity: no gradient
     const int64_t states = u.states;
     std::vector<double> beta(states, 0.0), previous(states), gamma(b.classes);
@@ -217,5 +196,4 @@ extern "C" int CtcLossGrad(int nparam, void **params, int *ndims, int64_t **shap
       for (int64_t s = 0; s < states; ++s) beta[s] /= sum;
     }
   });
-  return bad ? kBadArguments : kOk;
 }

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernel_threads.h"
+
 extern "C" int dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha,
                           const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                           int64_t ldc);
@@ -334,13 +336,8 @@ int WeightGradDirection(const float *states, const float *d_gates, float *d_w, c
                     h_size) == 0 ? kOk : kGemmFailed;
 }
 
-// Threads this kernel may use: DS2_CPU_THREADS (set from train.cpu_threads by deepspeech2.core.device), else
-// one per direction.
-int64_t KernelThreads(int64_t dirs) {
-  const char *value = std::getenv("DS2_CPU_THREADS");
-  const long threads = value ? std::strtol(value, nullptr, 10) : 0;
-  return threads > 0 ? threads : dirs;
-}
+// Threads this kernel may use: DS2_CPU_THREADS, else one per direction.
+int64_t KernelThreads(int64_t dirs) { return ds2::KernelThreads(dirs); }
 
 // Runs fn(d) for every direction (concurrently when the thread budget allows: the first on the calling thread).
 template <typename Fn>
