@@ -27,7 +27,6 @@ __all__ = ["BN_IMPLS", "KernelBatchNorm1d", "batch_norm_library", "exportable_bn
 
 BN_IMPLS = choices(BnImpl)
 SOURCE = KERNEL_DIR / "batch_norm.cc"
-KERNEL_EPS = 1e-5          # compiled into the kernel (kEps): nn.BatchNorm1d's default
 MOMENTUM = 0.1             # weight of the batch statistics in the moving ones: nn.BatchNorm1d's default
 
 

@@ -24,6 +24,7 @@ import mindspore
 from mindspore import Tensor, nn, ops
 
 from deepspeech2.core.config import CtcImpl, choices
+from deepspeech2.model.custom_kernels import KERNEL_DIR, build_library, custom_op, resolve_kernel_impl
 
 __all__ = ["CTC_IMPLS", "CTCLoss", "ctc_kernel_library", "resolve_ctc_impl"]
 
@@ -33,8 +34,6 @@ CTC_IMPLS = choices(CtcImpl)
 @lru_cache(maxsize=None)
 def ctc_kernel_library(blank: int) -> Path:
     """The CTC kernel compiled for one blank index (a compile-time constant: Custom ops take only tensors)."""
-    from deepspeech2.model.custom_kernels import KERNEL_DIR, build_library
-
     return build_library(KERNEL_DIR / "ctc_loss.cc", (("DS2_CTC_BLANK", blank),), user="model.ctc_impl=custom",
                          fallback="model.ctc_impl=mindspore")
 
@@ -42,8 +41,6 @@ def ctc_kernel_library(blank: int) -> Path:
 def resolve_ctc_impl(requested: str, device: str, blank: int) -> str:
     """``mindspore`` or ``custom`` for ``model.ctc_impl``: ``auto`` = ``custom`` on CPU when g++ builds the kernel
     (else ``mindspore``, logged), ``mindspore`` elsewhere; ``custom`` off CPU → ``mindspore``."""
-    from deepspeech2.model.custom_kernels import resolve_kernel_impl
-
     return resolve_kernel_impl("model.ctc_impl", requested, CTC_IMPLS, device, lambda: ctc_kernel_library(blank),
                                "mindspore")
 
@@ -53,8 +50,6 @@ class _KernelCTC(nn.Cell):
 
     def __init__(self, blank: int):
         super().__init__()
-        from deepspeech2.model.custom_kernels import custom_op
-
         library = ctc_kernel_library(blank)
         self.grad_op = custom_op(library, "CtcLossGrad",
                                  ("log_probs", "targets", "input_lengths", "target_lengths", "d_loss"))

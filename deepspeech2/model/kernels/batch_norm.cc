@@ -12,9 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernel_threads.h"
@@ -23,7 +22,7 @@ namespace {
 
 constexpr int kOk = 0;
 constexpr int kBadArguments = 1;
-constexpr float kEps = 1e-5f;   // nn.BatchNorm1d's default; the Python side checks the cell's eps equals it
+constexpr float kEps = 1e-5f;   // nn.BatchNorm1d's default (KernelBatchNorm1d takes no eps)
 
 using ds2::KernelThreads;
 
@@ -39,14 +38,35 @@ int64_t OnRowParts(int64_t rows, Fn fn) {
   return parts;
 }
 
-bool Float32(int nparam, const char **dtypes, int skip) {
+bool Float32(int nparam, const char **dtypes) {
   for (int i = 0; i < nparam; ++i) {
-    if (i != skip && std::string(dtypes[i]) != "float32") return false;
+    if (std::string(dtypes[i]) != "float32") return false;
   }
   return true;
 }
 
-// Arguments of every entry point: x (M, C) first, then `vectors` of (C,) or (2, C), a (M,) mask where given.
+// Two per-column sums accumulated in double by each row part (OnRowParts), then added up over the parts in order.
+class ColumnSums {
+ public:
+  explicit ColumnSums(int64_t c) : c_(c), sums_(std::max<int64_t>(1, KernelThreads(1)) * 2 * c, 0.0) {}
+  double *First(int64_t part) { return sums_.data() + part * 2 * c_; }    // (C,)
+  double *Second(int64_t part) { return First(part) + c_; }               // (C,)
+  // Column j's two totals over `parts` parts.
+  std::pair<double, double> Total(int64_t parts, int64_t j) const {
+    double first = 0.0, second = 0.0;
+    for (int64_t p = 0; p < parts; ++p) {
+      first += sums_[p * 2 * c_ + j];
+      second += sums_[p * 2 * c_ + c_ + j];
+    }
+    return {first, second};
+  }
+
+ private:
+  int64_t c_;
+  std::vector<double> sums_;
+};
+
+// Every entry point's x is (M, C).
 struct Rows {
   int64_t m, c;
 };
@@ -85,15 +105,14 @@ extern "C" std::vector<int64_t> BatchNormInputGradInferShape(int *ndims, int64_t
 // x (M, C) -> (2, C): mean and biased variance, accumulated in double per thread over its rows
 extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                               void *stream, void *extra) {
-  if (nparam != 2 || ndims[0] != 2 || !Float32(nparam, dtypes, -1)) return kBadArguments;
+  if (nparam != 2 || ndims[0] != 2 || !Float32(nparam, dtypes)) return kBadArguments;
   const Rows k{shapes[0][0], shapes[0][1]};
   if (k.m < 1) return kBadArguments;
   const auto *x = static_cast<const float *>(params[0]);
   auto *stats = static_cast<float *>(params[1]);
-  const int64_t max_parts = std::max<int64_t>(1, KernelThreads(1));
-  std::vector<double> sums(max_parts * 2 * k.c, 0.0);
+  ColumnSums sums(k.c);
   const int64_t parts = OnRowParts(k.m, [&](int64_t first, int64_t end, int64_t p) {
-    double *sum = sums.data() + p * 2 * k.c, *square = sum + k.c;
+    double *sum = sums.First(p), *square = sums.Second(p);
     for (int64_t r = first; r < end; ++r) {
       const float *row = x + r * k.c;
       for (int64_t j = 0; j < k.c; ++j) {
@@ -103,11 +122,7 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
     }
   });
   for (int64_t j = 0; j < k.c; ++j) {
-    double sum = 0.0, square = 0.0;
-    for (int64_t p = 0; p < parts; ++p) {
-      sum += sums[p * 2 * k.c + j];
-      square += sums[p * 2 * k.c + k.c + j];
-    }
+    const auto [sum, square] = sums.Total(parts, j);
     const double mean = sum / k.m;
     stats[j] = static_cast<float>(mean);
     stats[k.c + j] = static_cast<float>(std::max(0.0, square / k.m - mean * mean));
@@ -118,7 +133,7 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
 // (x, stats, gamma, beta, mask) -> y
 extern "C" int BatchNormApply(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                               void *stream, void *extra) {
-  if (nparam != 6 || ndims[0] != 2 || !Float32(nparam, dtypes, -1)) return kBadArguments;
+  if (nparam != 6 || ndims[0] != 2 || !Float32(nparam, dtypes)) return kBadArguments;
   const Rows k{shapes[0][0], shapes[0][1]};
   if (!Matrix(ndims, shapes, 1, 2, k.c) || !Vector(ndims, shapes, 2, k.c) || !Vector(ndims, shapes, 3, k.c) ||
       !Vector(ndims, shapes, 4, k.m)) {
@@ -150,7 +165,7 @@ extern "C" int BatchNormApply(int nparam, void **params, int *ndims, int64_t **s
 // (x, stats, dy, mask) -> (2, C): dL/dgamma = sum over rows of dy * mask * xhat, dL/dbeta = sum of dy * mask
 extern "C" int BatchNormParamGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                   void *stream, void *extra) {
-  if (nparam != 5 || ndims[0] != 2 || !Float32(nparam, dtypes, -1)) return kBadArguments;
+  if (nparam != 5 || ndims[0] != 2 || !Float32(nparam, dtypes)) return kBadArguments;
   const Rows k{shapes[0][0], shapes[0][1]};
   if (!Matrix(ndims, shapes, 1, 2, k.c) || !Matrix(ndims, shapes, 2, k.m, k.c) || !Vector(ndims, shapes, 3, k.m)) {
     return kBadArguments;
@@ -162,11 +177,10 @@ extern "C" int BatchNormParamGrad(int nparam, void **params, int *ndims, int64_t
   auto *grads = static_cast<float *>(params[4]);
   std::vector<float> mean, rstd;
   MeanAndScale(stats, k.c, &mean, &rstd);
-  const int64_t max_parts = std::max<int64_t>(1, KernelThreads(1));
-  std::vector<double> sums(max_parts * 2 * k.c, 0.0);
+  ColumnSums sums(k.c);
   const int64_t parts = OnRowParts(k.m, [&](int64_t first, int64_t end, int64_t p) {
-    std::vector<float> gamma_part(k.c, 0.0f), beta_part(k.c, 0.0f);   // float rows, flushed to double per row
-    double *d_gamma = sums.data() + p * 2 * k.c, *d_beta = d_gamma + k.c;
+    std::vector<float> gamma_part(k.c, 0.0f), beta_part(k.c, 0.0f);   // float sums, flushed to double every 64 rows
+    double *d_gamma = sums.First(p), *d_beta = sums.Second(p);
     for (int64_t r = first; r < end; ++r) {
       const float *in = x + r * k.c, *grad = dy + r * k.c;
       const float keep = mask[r];
@@ -190,11 +204,7 @@ extern "C" int BatchNormParamGrad(int nparam, void **params, int *ndims, int64_t
     }
   });
   for (int64_t j = 0; j < k.c; ++j) {
-    double d_gamma = 0.0, d_beta = 0.0;
-    for (int64_t p = 0; p < parts; ++p) {
-      d_gamma += sums[p * 2 * k.c + j];
-      d_beta += sums[p * 2 * k.c + k.c + j];
-    }
+    const auto [d_gamma, d_beta] = sums.Total(parts, j);
     grads[j] = static_cast<float>(d_gamma * rstd[j]);
     grads[k.c + j] = static_cast<float>(d_beta);
   }
@@ -204,7 +214,7 @@ extern "C" int BatchNormParamGrad(int nparam, void **params, int *ndims, int64_t
 // (x, stats, gamma, dy, mask, param_grads) -> dL/dx = gamma * rstd * (dy * mask - (d_beta + xhat * d_gamma) / M)
 extern "C" int BatchNormInputGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                   void *stream, void *extra) {
-  if (nparam != 7 || ndims[0] != 2 || !Float32(nparam, dtypes, -1)) return kBadArguments;
+  if (nparam != 7 || ndims[0] != 2 || !Float32(nparam, dtypes)) return kBadArguments;
   const Rows k{shapes[0][0], shapes[0][1]};
   if (!Matrix(ndims, shapes, 1, 2, k.c) || !Vector(ndims, shapes, 2, k.c) || !Matrix(ndims, shapes, 3, k.m, k.c) ||
       !Vector(ndims, shapes, 4, k.m) || !Matrix(ndims, shapes, 5, 2, k.c)) {

@@ -117,7 +117,7 @@ bool ValidArguments(int nparam, int expected, int *ndims, int64_t **shapes, cons
       std::string(dtypes[3]) != "int32") {
     return false;
   }
-  return true;
+  return DS2_CTC_BLANK >= 0 && DS2_CTC_BLANK < shapes[0][2];   // the blank is one of the classes
 }
 
 Batch BatchOf(void **params, int64_t **shapes) {
@@ -140,7 +140,6 @@ extern "C" int CtcLoss(int nparam, void **params, int *ndims, int64_t **shapes, 
                        void *extra) {
   if (!ValidArguments(nparam, 5, ndims, shapes, dtypes) || std::string(dtypes[4]) != "float32") return kBadArguments;
   const Batch b = BatchOf(params, shapes);
-  if (b.blank < 0 || b.blank >= b.classes) return kBadArguments;
   auto *losses = static_cast<float *>(params[4]);
   return PerUtterance(b, [&](int64_t n, const Utterance &u) {
     std::vector<double> alpha;
@@ -154,7 +153,6 @@ extern "C" int CtcLossGrad(int nparam, void **params, int *ndims, int64_t **shap
     return kBadArguments;
   }
   const Batch b = BatchOf(params, shapes);
-  if (b.blank < 0 || b.blank >= b.classes) return kBadArguments;
   const auto *d_loss = static_cast<const float *>(params[4]);
   auto *grad = static_cast<float *>(params[5]);
   std::fill(grad, grad + b.frames * b.batch * b.classes, 0.0f);

@@ -336,13 +336,10 @@ int WeightGradDirection(const float *states, const float *d_gates, float *d_w, c
                     h_size) == 0 ? kOk : kGemmFailed;
 }
 
-// Threads this kernel may use: DS2_CPU_THREADS, else one per direction.
-int64_t KernelThreads(int64_t dirs) { return ds2::KernelThreads(dirs); }
-
 // Runs fn(d) for every direction (concurrently when the thread budget allows: the first on the calling thread).
 template <typename Fn>
 void PerDirection(int64_t dirs, Fn fn) {
-  if (KernelThreads(dirs) >= dirs) {
+  if (ds2::KernelThreads(dirs) >= dirs) {
     OnThreads(dirs, fn);
   } else {
     for (int64_t d = 0; d < dirs; ++d) fn(d);
@@ -372,7 +369,7 @@ bool ShareByUnits(int64_t threads, const Shape &k) {
 // Runs run(d, block, barrier) for every direction under the schedule above.
 template <typename Fn>
 void Recurrence(const Shape &k, Fn run) {
-  const int64_t threads = KernelThreads(k.dirs);
+  const int64_t threads = ds2::KernelThreads(k.dirs);
   if (ShareByUnits(threads, k)) {
     for (int64_t d = 0; d < k.dirs; ++d) {
       SpinBarrier barrier(threads);
