@@ -153,3 +153,18 @@ def test_auto_takes_the_kernel_on_cpu_only():
     assert CTC_IMPLS == ("auto", "mindspore", "custom")
     with pytest.raises(ValueError, match="ctc_impl"):
         resolve_ctc_impl("warp", "CPU", 0)
+
+
+@pytest.mark.parametrize("bad, says", [("blank", "target label 5, expected a label other than the blank"),
+                                       ("label", "target label 7, expected 0 .. classes - 1"),
+                                       ("length", "input length 13, expected 0 .. the padded frame count")])
+def test_kernel_names_the_utterance_and_argument_it_rejects(capfd, bad, says):
+    """MindSpore reports only the kernel's return code; the kernel says which utterance and value on stderr."""
+    log_probs, targets, in_len, tgt_len, blank = _random_case(9, n=3, t_max=12, c=6)
+    if bad == "length":
+        in_len[2] = 13
+    else:
+        targets[2, 0] = blank if bad == "blank" else 7
+    with pytest.raises(RuntimeError):
+        CTCLoss(blank, impl="custom")(Tensor(log_probs), Tensor(targets), Tensor(in_len), Tensor(tgt_len)).asnumpy()
+    assert f"CTC loss kernel: utterance 2 of the batch: {says}" in capfd.readouterr().err

@@ -12,8 +12,10 @@
 //     t emits label k; zero on frames t >= input_lengths[n] and for unalignable utterances (zero_infinity).
 //     Through the log-softmax before it this is the usual softmax - posterior gradient of the logits.
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -40,17 +42,29 @@ struct Utterance {
   std::vector<double> emit;         // (T, S'): y_t(l'_s)
 };
 
-// false when the arguments of utterance n are out of range
+// Says on stderr which argument of utterance n is out of range (MindSpore reports only the kernel's return
+// code); returns false.
+bool Reject(int64_t n, const char *what, int64_t value, const char *expected) {
+  std::fprintf(stderr,
+               "deepspeech2 CTC loss kernel: utterance %" PRId64 " of the batch: %s %" PRId64 ", expected %s "
+               "(targets hold the vocabulary's label ids, never the blank; see deepspeech2/data/vocab.py)\n",
+               n, what, value, expected);
+  return false;
+}
+
+// false (and a message on stderr) when the arguments of utterance n are out of range
 bool Prepare(const Batch &b, int64_t n, Utterance *u) {
   const int64_t length = b.input_lengths[n], target = b.target_lengths[n];
-  if (length < 0 || length > b.frames || target < 0 || target > b.max_target) return false;
+  if (length < 0 || length > b.frames) return Reject(n, "input length", length, "0 .. the padded frame count");
+  if (target < 0 || target > b.max_target) return Reject(n, "target length", target, "0 .. the padded target width");
   u->frames = length;
   u->states = 2 * target + 1;
   u->labels.assign(u->states, static_cast<int32_t>(b.blank));
   u->skip.assign(u->states, 0);
   for (int64_t i = 0; i < target; ++i) {
     const int32_t label = b.targets[n * b.max_target + i];
-    if (label < 0 || label >= b.classes || label == b.blank) return false;
+    if (label == b.blank) return Reject(n, "target label", label, "a label other than the blank");
+    if (label < 0 || label >= b.classes) return Reject(n, "target label", label, "0 .. classes - 1");
     u->labels[2 * i + 1] = label;
     u->skip[2 * i + 1] = i > 0 && label != u->labels[2 * i - 1];
   }
