@@ -141,6 +141,35 @@ def test_pipeline_augments_training_only_and_deterministically(prepared_corpus, 
                                   train_a[k][0]) for k in range(len(batches)))
 
 
+def test_epochs_before_start_epoch_train_on_the_recorded_audio(prepared_corpus, tmp_path):
+    """start_epoch 1: epoch 0 has the batches and features of a run without augmentation; epoch 1 those of a
+    run augmented from the start."""
+    from deepspeech2.data.dataset import BatchSource, load_utterances, training_schedule
+    from deepspeech2.data.vocab import build_vocab
+
+    keys = dict(speed_perturb=0.1, noise_prob=1.0, time_masks=2)
+    runs = {start: _augmenting_config(prepared_corpus, tmp_path, start_epoch=start, **keys) for start in (0, 1)}
+    runs["plain"] = _augmenting_config(prepared_corpus, tmp_path)
+    vocab = build_vocab(runs[0])
+    utts, _ = load_utterances(runs[0].data.train_manifest, vocab, runs[0], training=True)
+    sources = {}
+    for name, cfg in runs.items():
+        batches, epoch_of = training_schedule(utts, cfg, epochs=2)
+        sources[name] = BatchSource(utts, batches, vocab, cfg, training=True, epoch_of=epoch_of)
+    late, early, plain = sources[1], sources[0], sources["plain"]
+    per_epoch = len(plain.schedule) // 2
+    assert late.schedule[:per_epoch] == plain.schedule[:per_epoch]
+    assert late.schedule[per_epoch:] == early.schedule[per_epoch:] != plain.schedule[per_epoch:]
+    for k in (0, per_epoch - 1):
+        assert late.choices(k) == [augment.UNCHANGED] * len(late.schedule[k])
+        np.testing.assert_array_equal(late[k][0], plain[k][0])
+    for k in (per_epoch, 2 * per_epoch - 1):
+        assert late.choices(k) == early.choices(k) and all(c.noise_snr_db is not None for c in late.choices(k))
+        np.testing.assert_array_equal(late[k][0], early[k][0])
+    counts = augment.count(c for k in range(per_epoch) for c in late.choices(k))
+    assert counts["noisy"] == counts["time_masks"] == 0 and set(counts["speed"]) == {"1"}
+
+
 def test_each_epoch_groups_utterances_by_their_length_at_the_speed_drawn_for_them(prepared_corpus, tmp_path):
     """Every utterance once per epoch; a batch holds neighbours in perturbed length (so it pads little),
     which differ between epochs; without speed perturbation every epoch has the same batches."""

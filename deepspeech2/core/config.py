@@ -74,6 +74,8 @@ class AugmentConfig:
     time_mask_max_ratio: float = 0.2  # a time mask covers at most this fraction of the utterance
     vtlp: float = 0.0              # v > 0: vocal tract length perturbation, fbank frequencies warped by a
                                    # factor drawn from [1 - v, 1 + v] (features.type fbank only)
+    start_epoch: int = 0           # augmentation from this epoch on (0 = the first); earlier epochs train
+                                   # on the recorded audio, as without augmentation
 
 
 @dataclass

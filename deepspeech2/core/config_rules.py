@@ -56,6 +56,7 @@ RANGE_RULES: dict[str, Range] = {
     "data.augment.time_mask_width": NON_NEGATIVE,
     "data.augment.time_mask_max_ratio": PROBABILITY,
     "data.augment.vtlp": Range(0, 0.5, high_open=True),
+    "data.augment.start_epoch": NON_NEGATIVE,
     "features.sample_rate": AT_LEAST_ONE,
     "features.window_size": POSITIVE,
     "features.window_stride": POSITIVE,

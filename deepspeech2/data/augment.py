@@ -7,7 +7,8 @@ seeded by ``(seed, k, position)``, except the speed factor, which is drawn per u
 group utterances by their length at that speed (a batch then pads little; Kaldi and ESPnet reach the
 same by making perturbed copies and sorting them). The same run gives the same augmented batches in
 any worker, after a resume, and the training loop can count what was applied without touching
-audio (:func:`draw`, :func:`speed_of`). Evaluation never augments.
+audio (:func:`draw`, :func:`speed_of`). Evaluation never augments, and neither do the training epochs
+before ``start_epoch`` (their choices are :data:`UNCHANGED`).
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import scipy.signal
 from deepspeech2.core.config import AugmentConfig
 from deepspeech2.data.noise import NOISE_COLOURS, coloured_noise, noise_rms
 
-__all__ = ["Choice", "enabled", "draw", "speed_of", "count", "speed_perturb", "add_noise", "spec_augment",
-           "fastest_factor"]
+__all__ = ["Choice", "UNCHANGED", "enabled", "active", "draw", "speed_of", "count", "speed_perturb", "add_noise",
+           "spec_augment", "fastest_factor"]
 
 SPEED_DENOMINATOR = 100      # speed factors are applied as rational resampling ratios p/q, q ≤ this
 WARP_DECIMALS = 2            # VTLP factors are rounded to this many decimals (few distinct filterbanks)
@@ -60,18 +61,28 @@ def fastest_factor(cfg: AugmentConfig) -> float:
     return max(speed_factors(cfg))
 
 
+def active(cfg: AugmentConfig, epoch: int) -> bool:
+    """Whether ``epoch`` (0 = the first) is augmented: from ``cfg.start_epoch`` on."""
+    return epoch >= cfg.start_epoch
+
+
 def speed_of(cfg: AugmentConfig, seed: int, epoch: int, utterance: int) -> float:
     """The speed factor of training utterance ``utterance`` in ``epoch`` (pure, cheap)."""
     factors = speed_factors(cfg)
-    if len(factors) == 1:
-        return factors[0]
+    if len(factors) == 1 or not active(cfg, epoch):
+        return 1.0
     rng = np.random.default_rng([seed, SPEED_STREAM, epoch, utterance])
     return float(factors[int(rng.integers(len(factors)))])
 
 
-def draw(cfg: AugmentConfig, seed: int, k: int, position: int, speed: float = 1.0) -> Choice:
-    """The augmentation of utterance ``position`` in global batch ``k`` (pure, cheap), played at
-    ``speed`` (its :func:`speed_of` factor)."""
+UNCHANGED = Choice(speed=1.0, noise_snr_db=None, noise_seed=0, noise_colour="white", freq_masks=(), time_masks=())
+
+
+def draw(cfg: AugmentConfig, seed: int, k: int, position: int, speed: float = 1.0, epoch: int = 0) -> Choice:
+    """The augmentation of utterance ``position`` in global batch ``k`` of ``epoch`` (pure, cheap), played
+    at ``speed`` (its :func:`speed_of` factor); :data:`UNCHANGED` before ``cfg.start_epoch``."""
+    if not active(cfg, epoch):
+        return UNCHANGED
     rng = np.random.default_rng([seed, AUGMENT_STREAM, k, position])
     snr = None
     if cfg.noise_prob > 0 and rng.random() < cfg.noise_prob:

@@ -186,7 +186,7 @@ class BatchSource:
         """The augmentation of each utterance of batch ``k`` (training with augmentation only)."""
         epoch = self.epoch_of[k] if self.epoch_of else 0
         return [augment.draw(self.augment, self.seed, k, position,
-                             augment.speed_of(self.augment, self.seed, epoch, i))
+                             augment.speed_of(self.augment, self.seed, epoch, i), epoch)
                 for position, i in enumerate(self.schedule[k])]
 
     def _augmented(self, utt: Utterance, choice: augment.Choice) -> np.ndarray:
