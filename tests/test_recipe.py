@@ -44,6 +44,14 @@ def test_cli_writes_json_and_markdown(tmp_path):
     assert "| only | — | 5.0 | – | – |" in out.with_suffix(".md").read_text()
 
 
+def test_cli_label_may_name_a_config_key(tmp_path):
+    run = _fake_run(tmp_path / "a", [], [(5, 0.5)], 5.0)
+    out = tmp_path / "recipe.json"
+    assert main(["--run", f"no augmentation in epoch 1 (data.augment.start_epoch=1)={run}",
+                 "--budget-min", "10", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["runs"][0]["label"] == "no augmentation in epoch 1 (data.augment.start_epoch=1)"
+
+
 def test_cli_names_a_directory_that_is_not_a_run(tmp_path, capsys):
     import pytest
 

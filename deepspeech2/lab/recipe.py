@@ -118,7 +118,7 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.recipe", description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="append", required=True, help="label=run_dir (first = reference)")
+    parser.add_argument("--run", action="append", required=True, help="label=run_dir, split at the last '=' (first = reference)")
     parser.add_argument("--budget-min", type=float, required=True, help="wall-clock budget per run (minutes)")
     parser.add_argument("--note", default="", help="how the runs were made (machine, load), kept in the JSON")
     parser.add_argument("--out", required=True, help="JSON output; a .md table is written beside it")
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if study["budget_min"] != args.budget_min:
             parser.error(f"--append: {args.out} was made with --budget-min {study['budget_min']:g}")
     for item in args.run:
-        label, sep, path = item.partition("=")
+        label, sep, path = item.rpartition("=")     # labels may name config keys (a=b); the last = splits
         if not sep:
             parser.error(f"--run {item!r}: expected label=run_dir")
         missing = [name for name in RUN_FILES if not (Path(path) / name).is_file()]
