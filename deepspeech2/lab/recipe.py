@@ -118,7 +118,8 @@ def study_table(records: list[dict], budget_min: float) -> tuple[list[dict], str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepspeech2.lab.recipe", description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="append", required=True, help="label=run_dir, split at the last '=' (first = reference)")
+    parser.add_argument("--run", action="append", required=True,
+                        help="label=run_dir, split at the last '=' (first = reference)")
     parser.add_argument("--budget-min", type=float, required=True, help="wall-clock budget per run (minutes)")
     parser.add_argument("--note", default="", help="how the runs were made (machine, load), kept in the JSON")
     parser.add_argument("--out", required=True, help="JSON output; a .md table is written beside it")
